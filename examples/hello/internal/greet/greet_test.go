@@ -1,0 +1,9 @@
+package greet
+
+import "testing"
+
+func TestMessage(t *testing.T) {
+	if got := Message(" gopher "); got != "Hello, gopher!" {
+		t.Fatalf("Message() = %q", got)
+	}
+}

@@ -1,0 +1,10 @@
+"""``python -m buildonce``."""
+
+from __future__ import annotations
+
+import sys
+
+from buildonce.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
