@@ -1,0 +1,166 @@
+"""Field checks shared by the entities; each raises ValidationError naming entity, field, rule."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from buildonce.errors import ValidationError
+
+#: GitHub's rule for job ids: start with a letter or ``_``, then letters, digits, ``-``, ``_``.
+JOB_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+#: Go release versions as setup-go reports them: 1.25, 1.25.4, 1.26rc1, 1.25.0-beta? no: goX forms.
+GO_VERSION = re.compile(r"^[1-9]\d*\.\d+(?:\.\d+)?(?:(?:rc|beta)\d+)?$")
+
+#: Tokens that name a runner OS inside a key.  ``runner.os`` spells them Linux/macOS/Windows;
+#: the spec's own example key starts with the image name ``ubuntu``, so image families count too.
+OS_TOKENS: dict[str, tuple[str, ...]] = {
+    "Linux": ("linux", "ubuntu", "debian", "alpine", "fedora", "centos", "rhel"),
+    "macOS": ("macos", "darwin", "osx", "mac"),
+    "Windows": ("windows", "win"),
+}
+_SEGMENT_SPLIT = re.compile(r"[-_/.:+=@ ]+")
+_HEX = re.compile(r"^[0-9a-fA-F]{6,}$")
+_GO_IN_KEY = re.compile(
+    r"(?:^|[-_/:+=@ ])(?:go)?([1-9]\d*\.\d+(?:\.\d+)?(?:(?:rc|beta)\d+)?)(?=$|[-_/:+=@ ])"
+)
+
+MAX_KEY_LENGTH = 512
+
+
+def fail(
+    entity: str, field: str, rule: str, message: str, hint: str | None = None
+) -> ValidationError:
+    return ValidationError(message, entity=entity, field=field, rule=rule, hint=hint)
+
+
+def check_key_syntax(entity: str, key: Any) -> str:
+    """The constraints GitHub's cache client enforces on every key (cache-semantics.md §2)."""
+    if not isinstance(key, str) or not key:
+        raise fail(entity, "key", "key-required", "key must be a non-empty string")
+    if len(key) > MAX_KEY_LENGTH:
+        raise fail(
+            entity,
+            "key",
+            "key-length",
+            f"key is {len(key)} characters; GitHub's cache allows at most {MAX_KEY_LENGTH}",
+            hint="shorten the name or template",
+        )
+    if "," in key:
+        raise fail(
+            entity,
+            "key",
+            "key-no-commas",
+            "key contains a comma, which GitHub's cache rejects",
+            hint="use '-' instead of ','",
+        )
+    bad = next((c for c in key if not c.isprintable()), None)
+    if bad is not None:
+        raise fail(
+            entity,
+            "key",
+            "key-printable",
+            f"key contains the unprintable character {bad!r}",
+            hint="keys may contain printable characters only",
+        )
+    return key
+
+
+def os_in_key(key: str) -> str | None:
+    """The runner OS a key names, or ``None``."""
+    segments = [s.lower() for s in _SEGMENT_SPLIT.split(key) if s]
+    for os_name, tokens in OS_TOKENS.items():
+        for segment in segments:
+            stripped = segment.rstrip("0123456789")
+            if segment in tokens or stripped in tokens:
+                return os_name
+    return None
+
+
+def go_version_in_key(key: str) -> str | None:
+    match = _GO_IN_KEY.search(key)
+    return match.group(1) if match else None
+
+
+def hashes_in_key(key: str) -> list[str]:
+    return [s for s in _SEGMENT_SPLIT.split(key) if _HEX.match(s) and not s.isdigit()]
+
+
+def check_paths(entity: str, paths: Any) -> tuple[str, ...]:
+    if isinstance(paths, str) or not isinstance(paths, Sequence):
+        raise fail(entity, "paths", "paths-list", "paths must be a list of strings")
+    result = tuple(paths)
+    if not result:
+        raise fail(entity, "paths", "paths-non-empty", "paths must name at least one location")
+    for p in result:
+        if not isinstance(p, str) or not p.strip():
+            raise fail(entity, "paths", "paths-non-empty", f"path {p!r} must be a non-empty string")
+    dupes = sorted({p for p in result if result.count(p) > 1})
+    if dupes:
+        raise fail(entity, "paths", "paths-unique", f"path {dupes[0]!r} is listed twice")
+    return result
+
+
+def check_datetime(
+    entity: str, field: str, value: Any, *, optional: bool = False
+) -> datetime | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, datetime):
+        raise fail(entity, field, "datetime", f"{field} must be a datetime")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise fail(
+            entity,
+            field,
+            "datetime-aware",
+            f"{field} has no timezone offset",
+            hint="give times in UTC, e.g. 2025-11-16T10:00:00Z",
+        )
+    return value
+
+
+def check_job_id(entity: str, field: str, value: Any) -> str:
+    if not isinstance(value, str) or not JOB_ID.match(value):
+        raise fail(
+            entity,
+            field,
+            "job-id",
+            f"{value!r} is not a valid job id",
+            hint="job ids start with a letter or '_' and contain only letters, digits, '-' and '_'",
+        )
+    return value
+
+
+def check_bool(entity: str, field: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise fail(entity, field, "boolean", f"{field} must be true or false, not {value!r}")
+    return value
+
+
+def check_unique_ids(entity: str, field: str, values: Iterable[Any]) -> tuple[str, ...]:
+    if isinstance(values, str):
+        raise fail(entity, field, "list", f"{field} must be a list of job ids")
+    result = tuple(check_job_id(entity, field, v) for v in values)
+    seen: set[str] = set()
+    for v in result:
+        if v in seen:
+            raise fail(entity, field, "unique", f"{v!r} is listed twice in {field}")
+        seen.add(v)
+    return result
+
+
+def parse_datetime(
+    entity: str, field: str, value: Any, *, optional: bool = False
+) -> datetime | None:
+    """Parse an ISO 8601 string from JSON (``Z`` accepted)."""
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise fail(entity, field, "datetime", f"{field} must be an ISO 8601 string")
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise fail(entity, field, "datetime", f"{value!r} is not an ISO 8601 time") from None
+    return check_datetime(entity, field, parsed)
