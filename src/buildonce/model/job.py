@@ -241,6 +241,20 @@ class CIRun:
             if self.jobs[dep].status in (JobStatus.FAILURE, JobStatus.SKIPPED)
         ]
 
+    def guard_blockers(self, job_id: str) -> list[str]:
+        """Why the guard must keep this job from executing: failed prerequisites, or a failed
+        builder for a job that requires the artifact.  A reporting job (``if: always()``) is
+        never blocked."""
+        job = self.jobs[job_id]
+        if job.always_guard:
+            return []
+        blockers = self.blocked_by(job_id)
+        if job.artifact_required and job.id != self.builder:
+            builder = self.jobs[self.builder]
+            if builder.status is not JobStatus.SUCCESS and self.builder not in blockers:
+                blockers.append(self.builder)
+        return blockers
+
     def apply(
         self, job_id: str, event: JobEvent, *, at: datetime, reason: str | None = None
     ) -> CIRun:
@@ -248,54 +262,40 @@ class CIRun:
             raise _graph_error(f"no job {job_id!r} in this run", "jobs", "job-known")
         job = self.jobs[job_id]
         if event is JobEvent.START:
-            self._check_may_start(job)
-        if event is JobEvent.SUCCEED and job.always_guard is False:
-            blocked = self.blocked_by(job_id)
-            if blocked:
+            unfinished = [d for d in job.needs if not self.jobs[d].finished]
+            if unfinished:
                 raise _graph_error(
-                    f"job {job_id!r} cannot succeed: prerequisite {blocked[0]!r} did not succeed",
-                    f"jobs.{job_id}.status",
-                    "failure-propagation",
-                    hint="skip it instead and record the reason",
+                    f"job {job_id!r} cannot start before {unfinished[0]!r} has finished",
+                    f"jobs.{job_id}.needs",
+                    "needs-order",
                 )
+        blockers = self.guard_blockers(job_id)
+        if event in (JobEvent.SUCCEED, JobEvent.FAIL) and blockers:
+            dep = self.jobs[blockers[0]]
+            # Spec CIJob rules: no job executes before its prerequisites succeed, and a job
+            # that requires the artifact needs a successful build.  Its only way out is Skipped.
+            raise _graph_error(
+                f"job {job_id!r} must not execute: prerequisite {dep.id!r} ended with "
+                f"{dep.status.value}; allowed: skip",
+                f"jobs.{job_id}.status",
+                "failure-propagation",
+                hint="only a reporting job guarded by if: always() runs after a failure",
+            )
         if event is JobEvent.SKIP and reason is None:
-            blocked = self.blocked_by(job_id)
-            if blocked:
-                dep = self.jobs[blocked[0]]
-                reason = f"skipped: prerequisite {dep.id!r} ended with {dep.status.value}"
-                if dep.reason:
-                    reason += f" ({dep.reason})"
+            if not blockers:
+                raise _graph_error(
+                    f"job {job_id!r} is skipped without a failed prerequisite; give the reason",
+                    f"jobs.{job_id}.reason",
+                    "skip-reason",
+                    hint="e.g. reason='if: condition was false'",
+                )
+            dep = self.jobs[blockers[0]]
+            # Domain rule 5: the skipped job records why, naming the job that failed.
+            reason = f"skipped: prerequisite {dep.id!r} ended with {dep.status.value}"
+            if dep.reason:
+                reason += f" ({dep.reason})"
         updated = job.apply(event, at=at, reason=reason)
         return replace(self, jobs={**self.jobs, job_id: updated})
-
-    def _check_may_start(self, job: CIJob) -> None:
-        unfinished = [d for d in job.needs if not self.jobs[d].finished]
-        if unfinished:
-            raise _graph_error(
-                f"job {job.id!r} cannot start before {unfinished[0]!r} has finished",
-                f"jobs.{job.id}.needs",
-                "needs-order",
-            )
-        if job.always_guard:
-            return
-        failed = [d for d in job.needs if self.jobs[d].status is not JobStatus.SUCCESS]
-        if failed:
-            raise _graph_error(
-                f"job {job.id!r} cannot start: prerequisite {failed[0]!r} "
-                f"ended with {self.jobs[failed[0]].status.value}",
-                f"jobs.{job.id}.needs",
-                "needs-succeeded",
-                hint="only a reporting job guarded by if: always() may run after a failure",
-            )
-        if job.artifact_required and job.id != self.builder:
-            builder = self.jobs[self.builder]
-            if builder.status is not JobStatus.SUCCESS:
-                raise _graph_error(
-                    f"job {job.id!r} requires the artifact but {self.builder!r} "
-                    f"is {builder.status.value}",
-                    f"jobs.{job.id}.artifactRequired",
-                    "artifact-builder-succeeded",
-                )
 
     def to_json(self) -> dict[str, Any]:
         return {"builder": self.builder, "jobs": [j.to_json() for j in self.jobs.values()]}
