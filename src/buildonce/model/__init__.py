@@ -8,6 +8,7 @@ construction; transitions return a new value and raise
 from __future__ import annotations
 
 from buildonce.model.cache_entry import (
+    AVAILABLE_STATES,
     ENTRY_LIFECYCLE,
     ENTRY_TRANSITIONS,
     REPOSITORY_QUOTA_BYTES,
@@ -34,8 +35,18 @@ from buildonce.model.job import (
     find_cycle,
 )
 from buildonce.model.lifecycle import Lifecycle, Transition
+from buildonce.model.relations import (
+    ArtifactUse,
+    ModuleCacheUse,
+    RunSnapshot,
+    build_toolchain_of,
+    link_artifact,
+    link_module_cache,
+)
+from buildonce.model.schema import model_schema
 
 __all__ = [
+    "AVAILABLE_STATES",
     "ENTRY_LIFECYCLE",
     "ENTRY_TRANSITIONS",
     "JOB_LIFECYCLE",
@@ -43,6 +54,7 @@ __all__ = [
     "MODULE_CACHE_LIFECYCLE",
     "MODULE_CACHE_TRANSITIONS",
     "REPOSITORY_QUOTA_BYTES",
+    "ArtifactUse",
     "BinaryCacheEntry",
     "CIJob",
     "CIRun",
@@ -54,8 +66,14 @@ __all__ = [
     "Lifecycle",
     "ModuleCacheEvent",
     "ModuleCacheState",
+    "ModuleCacheUse",
+    "RunSnapshot",
     "Transition",
+    "build_toolchain_of",
     "check_binary_key",
     "check_module_key",
     "find_cycle",
+    "link_artifact",
+    "link_module_cache",
+    "model_schema",
 ]

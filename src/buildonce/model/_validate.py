@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -11,8 +11,9 @@ from buildonce.errors import ValidationError
 
 #: GitHub's rule for job ids: start with a letter or ``_``, then letters, digits, ``-``, ``_``.
 JOB_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-#: Go release versions as setup-go reports them: 1.25, 1.25.4, 1.26rc1, 1.25.0-beta? no: goX forms.
-GO_VERSION = re.compile(r"^[1-9]\d*\.\d+(?:\.\d+)?(?:(?:rc|beta)\d+)?$")
+#: Go release versions as setup-go reports them (``go version`` minus ``go``): 1.25, 1.25.4,
+#: 1.26rc1, 1.26beta2.
+GO_VERSION = re.compile(r"^[1-9][0-9]*\.[0-9]+(?:\.[0-9]+)?(?:(?:rc|beta)[0-9]+)?$")
 
 #: Tokens that name a runner OS inside a key.  ``runner.os`` spells them Linux/macOS/Windows;
 #: the spec's own example key starts with the image name ``ubuntu``, so image families count too.
@@ -24,7 +25,8 @@ OS_TOKENS: dict[str, tuple[str, ...]] = {
 _SEGMENT_SPLIT = re.compile(r"[-_/.:+=@ ]+")
 _HEX = re.compile(r"^[0-9a-fA-F]{6,}$")
 _GO_IN_KEY = re.compile(
-    r"(?:^|[-_/:+=@ ])(?:go)?([1-9]\d*\.\d+(?:\.\d+)?(?:(?:rc|beta)\d+)?)(?=$|[-_/:+=@ ])"
+    r"(?:^|[-_/:+=@ ])(?:go)?([1-9][0-9]*\.[0-9]+(?:\.[0-9]+)?(?:(?:rc|beta)[0-9]+)?)"
+    r"(?=$|[-_/:+=@ ])"
 )
 
 MAX_KEY_LENGTH = 512
@@ -84,8 +86,14 @@ def go_version_in_key(key: str) -> str | None:
     return match.group(1) if match else None
 
 
+def go_versions_in_key(key: str) -> list[str]:
+    """Every Go-version-shaped segment of a key, in order."""
+    return _GO_IN_KEY.findall(key)
+
+
 def hashes_in_key(key: str) -> list[str]:
-    return [s for s in _SEGMENT_SPLIT.split(key) if _HEX.match(s) and not s.isdigit()]
+    # A hex run with at least one letter: an all-digit run is more likely a version or date.
+    return [s for s in _SEGMENT_SPLIT.split(key) if _HEX.fullmatch(s) and not s.isdigit()]
 
 
 def check_paths(entity: str, paths: Any) -> tuple[str, ...]:
@@ -122,7 +130,7 @@ def check_datetime(
 
 
 def check_job_id(entity: str, field: str, value: Any) -> str:
-    if not isinstance(value, str) or not JOB_ID.match(value):
+    if not isinstance(value, str) or not JOB_ID.fullmatch(value):
         raise fail(
             entity,
             field,
@@ -140,7 +148,7 @@ def check_bool(entity: str, field: str, value: Any) -> bool:
 
 
 def check_unique_ids(entity: str, field: str, values: Iterable[Any]) -> tuple[str, ...]:
-    if isinstance(values, str):
+    if isinstance(values, str) or not isinstance(values, Sequence):
         raise fail(entity, field, "list", f"{field} must be a list of job ids")
     result = tuple(check_job_id(entity, field, v) for v in values)
     seen: set[str] = set()
@@ -164,3 +172,48 @@ def parse_datetime(
     except ValueError:
         raise fail(entity, field, "datetime", f"{value!r} is not an ISO 8601 time") from None
     return check_datetime(entity, field, parsed)
+
+
+def check_int(entity: str, field: str, value: Any, *, minimum: int = 0) -> int:
+    # bool is an int subclass; JSON true must not pass as a size.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise fail(entity, field, "integer", f"{field} must be an integer, not {value!r}")
+    if value < minimum:
+        raise fail(entity, field, f"minimum-{minimum}", f"{field} must be at least {minimum}")
+    return value
+
+
+def check_object(entity: str, data: Any, known: Iterable[str]) -> Mapping[str, Any]:
+    """A JSON object whose keys are all known field names (typos must not pass silently)."""
+    if not isinstance(data, Mapping):
+        raise fail(entity, "(root)", "object", f"expected a JSON object, not {type(data).__name__}")
+    names = tuple(known)
+    unknown = sorted((k for k in data if k not in names), key=str)
+    if unknown:
+        raise fail(
+            entity,
+            str(unknown[0]),
+            "unknown-field",
+            f"unknown field {unknown[0]!r}",
+            hint=f"known fields: {', '.join(names)}",
+        )
+    return data
+
+
+def require(entity: str, data: Mapping[str, Any], *names: str) -> None:
+    for name in names:
+        if name not in data:
+            raise fail(entity, name, "required", f"{name} is required")
+
+
+def as_tuple(value: Any) -> Any:
+    """JSON arrays become tuples; anything else is passed on for the field check to reject."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+def check_reason(entity: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise fail(entity, "reason", "reason-text", "reason must be a non-empty string")
+    return value

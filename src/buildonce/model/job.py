@@ -13,7 +13,9 @@ running  skip     skipped  4: an upstream failed and the guard prevents executio
 
 :class:`CIRun` enforces the two validation rules across jobs: a job starts only after every
 ``needs`` prerequisite succeeded (unless it is a reporting job guarded by ``if: always()``),
-and a job with ``artifactRequired`` runs only after the builder job succeeded.
+and a job with ``artifactRequired`` runs only after the builder job succeeded.  A job whose
+guard stops it still passes through Running (the spec has no Pending -> Skipped) and then
+must Skip, recording which prerequisite failed (domain rule 5).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Any
 
 from buildonce.errors import ValidationError
 from buildonce.model import _validate as v
-from buildonce.model.cache_entry import DEFAULT_ORIGIN_JOB, parse_history
+from buildonce.model.cache_entry import DEFAULT_ORIGIN_JOB
 from buildonce.model.lifecycle import Lifecycle, Transition
 
 ENTITY = "CIJob"
@@ -55,11 +57,29 @@ JOB_TRANSITIONS: Mapping[tuple[JobStatus, JobEvent], JobStatus] = {
 }
 JOB_LIFECYCLE: Lifecycle[JobStatus, JobEvent] = Lifecycle(ENTITY, JOB_TRANSITIONS)
 FINISHED = frozenset({JobStatus.SUCCESS, JobStatus.FAILURE, JobStatus.SKIPPED})
+#: Statuses that mean the job's steps ran: the ones the guard rules forbid after a failure.
+EXECUTED = frozenset({JobStatus.SUCCESS, JobStatus.FAILURE})
+#: JSON field names, in the spec's order, then the fields buildonce adds.
+JSON_FIELDS = (
+    "id",
+    "needs",
+    "artifactRequired",
+    "cacheHit",
+    "status",
+    "alwaysGuard",
+    "reason",
+    "history",
+)
 
 
 @dataclass(frozen=True, slots=True)
 class CIJob:
-    """One job.  ``always_guard`` marks a reporting job with ``if: always()``."""
+    """One job.
+
+    Beyond the spec's five attributes: ``always_guard`` marks a reporting job with
+    ``if: always()`` (the spec's exception to the needs rule), ``reason`` records why a job
+    was skipped or failed (domain rule 5 asks for it), and ``history`` its transitions.
+    """
 
     id: str
     needs: tuple[str, ...] = ()
@@ -80,23 +100,56 @@ class CIJob:
         v.check_bool(ENTITY, "alwaysGuard", self.always_guard)
         if not isinstance(self.status, JobStatus):
             raise v.fail(ENTITY, "status", "status-enum", f"unknown status {self.status!r}")
-        if self.reason is not None and not isinstance(self.reason, str):
-            raise v.fail(ENTITY, "reason", "string", "reason must be a string")
+        v.check_reason(ENTITY, self.reason)
+        if self.status is JobStatus.SKIPPED and self.reason is None:
+            raise v.fail(
+                ENTITY,
+                "reason",
+                "skip-reason",
+                f"job {self.id!r} is skipped without a reason",
+                hint="domain rule 5: record why, e.g. the upstream job that failed",
+            )
+        history = JOB_LIFECYCLE.check_history(self.history, self.status)
+        for index, t in enumerate(history):
+            if t.job is not None and t.job != self.id:
+                raise v.fail(
+                    ENTITY,
+                    f"history[{index}].job",
+                    "history-own-job",
+                    f"history of job {self.id!r} names job {t.job!r}",
+                )
+        object.__setattr__(self, "history", history)
 
     @property
     def finished(self) -> bool:
         return self.status in FINISHED
 
+    @property
+    def executed(self) -> bool:
+        """The job's steps ran to an end (success or failure), as opposed to being skipped."""
+        return self.status in EXECUTED
+
     def allowed_events(self) -> tuple[JobEvent, ...]:
         return JOB_LIFECYCLE.allowed_events(self.status)
 
     def apply(self, event: JobEvent, *, at: datetime, reason: str | None = None) -> CIJob:
-        target = JOB_LIFECYCLE.next_state(self.status, event)
-        v.check_datetime(ENTITY, "at", at)
-        record = Transition(event.value, self.status.value, target.value, at, self.id)
+        """Apply one event; raises and leaves ``self`` as it was when it is not allowed."""
+        target, record = JOB_LIFECYCLE.record(self.status, event, at=at, job=self.id)
         return replace(
             self, status=target, history=(*self.history, record), reason=reason or self.reason
         )
+
+    def start(self, *, at: datetime) -> CIJob:
+        return self.apply(JobEvent.START, at=at)
+
+    def succeed(self, *, at: datetime) -> CIJob:
+        return self.apply(JobEvent.SUCCEED, at=at)
+
+    def fail(self, *, at: datetime, reason: str | None = None) -> CIJob:
+        return self.apply(JobEvent.FAIL, at=at, reason=reason)
+
+    def skip(self, *, at: datetime, reason: str) -> CIJob:
+        return self.apply(JobEvent.SKIP, at=at, reason=reason)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -111,28 +164,24 @@ class CIJob:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> CIJob:
-        if not isinstance(data, Mapping):
-            raise v.fail(ENTITY, "(root)", "object", "expected a JSON object")
-        if "id" not in data:
-            raise v.fail(ENTITY, "id", "required", "id is required")
-        try:
-            status = JobStatus(data.get("status", "pending"))
-        except ValueError:
+    def from_json(cls, data: Any) -> CIJob:
+        """The inverse of :meth:`to_json`; any malformed input raises ValidationError."""
+        data = v.check_object(ENTITY, data, JSON_FIELDS)
+        v.require(ENTITY, data, "id")
+        raw_status = data.get("status", JobStatus.PENDING.value)
+        status = next((s for s in JobStatus if s.value == raw_status), None)
+        if status is None:
             allowed = ", ".join(s.value for s in JobStatus)
-            raise v.fail(
-                ENTITY, "status", "status-enum", f"{data.get('status')!r} is not one of {allowed}"
-            ) from None
-        needs = data.get("needs", [])
+            raise v.fail(ENTITY, "status", "status-enum", f"{raw_status!r} is not one of {allowed}")
         return cls(
             id=data["id"],
-            needs=tuple(needs) if isinstance(needs, list) else needs,
+            needs=v.as_tuple(data.get("needs", [])),
             artifact_required=data.get("artifactRequired", False),
             cache_hit=data.get("cacheHit", False),
             status=status,
             always_guard=data.get("alwaysGuard", False),
             reason=data.get("reason"),
-            history=parse_history(ENTITY, data.get("history", [])),
+            history=JOB_LIFECYCLE.parse_history(data.get("history", [])),
         )
 
 
@@ -172,15 +221,22 @@ def find_cycle(needs: Mapping[str, Iterable[str]]) -> list[str] | None:
 class CIRun:
     """The jobs of one workflow run and the rules that tie them together.
 
-    Immutable like the entities: :meth:`apply` returns a new run.
+    Immutable like the entities: :meth:`apply` returns a new run.  Construction checks the
+    graph (known needs, no cycles, artifact consumers downstream of the builder) and that
+    the jobs' statuses could have been reached under the guard rules.
     """
 
     jobs: Mapping[str, CIJob]
     builder: str = DEFAULT_ORIGIN_JOB
 
     def __post_init__(self) -> None:
+        v.check_job_id("CIRun", "builder", self.builder)
+        if not isinstance(self.jobs, Mapping):
+            raise _graph_error("jobs must map job ids to jobs", "jobs", "jobs-mapping")
         jobs = dict(self.jobs)
         for job_id, job in jobs.items():
+            if not isinstance(job, CIJob):
+                raise _graph_error(f"job {job_id!r} is not a CIJob", "jobs", "jobs-mapping")
             if job_id != job.id:
                 raise _graph_error(f"job stored as {job_id!r} has id {job.id!r}", "jobs", "ids")
             for dep in job.needs:
@@ -211,6 +267,31 @@ class CIRun:
                         hint=f"add {self.builder!r} to its needs",
                     )
         object.__setattr__(self, "jobs", jobs)
+        for job in jobs.values():
+            self._check_reachable(job)
+
+    def _check_reachable(self, job: CIJob) -> None:
+        """A stored status must be one the guard rules let the job reach."""
+        if job.status is not JobStatus.PENDING:
+            unfinished = [d for d in job.needs if not self.jobs[d].finished]
+            if unfinished:
+                raise _graph_error(
+                    f"job {job.id!r} is {job.status.value} but its prerequisite "
+                    f"{unfinished[0]!r} has not finished",
+                    f"jobs.{job.id}.status",
+                    "needs-order",
+                )
+        if job.executed:
+            blockers = self.guard_blockers(job.id)
+            if blockers:
+                dep = self.jobs[blockers[0]]
+                raise _graph_error(
+                    f"job {job.id!r} is {job.status.value} but prerequisite {dep.id!r} "
+                    f"ended with {dep.status.value}",
+                    f"jobs.{job.id}.status",
+                    "failure-propagation",
+                    hint="a blocked job can only be skipped",
+                )
 
     @staticmethod
     def ancestors(job_id: str, jobs: Mapping[str, CIJob]) -> set[str]:
@@ -227,10 +308,17 @@ class CIRun:
     def of(cls, jobs: Iterable[CIJob], builder: str = DEFAULT_ORIGIN_JOB) -> CIRun:
         result: dict[str, CIJob] = {}
         for job in jobs:
+            if not isinstance(job, CIJob):
+                raise _graph_error("jobs must be CIJob values", "jobs", "jobs-mapping")
             if job.id in result:
                 raise _graph_error(f"job {job.id!r} is defined twice", "jobs", "ids-unique")
             result[job.id] = job
         return cls(result, builder)
+
+    @property
+    def artifact_consumers(self) -> tuple[CIJob, ...]:
+        """Jobs that download the shared binary (the * side of BinaryCacheEntry 1--* CIJob)."""
+        return tuple(j for j in self.jobs.values() if j.artifact_required and j.id != self.builder)
 
     def blocked_by(self, job_id: str) -> list[str]:
         """Prerequisites that ended without success (the reason a job must be skipped)."""
@@ -242,25 +330,53 @@ class CIRun:
         ]
 
     def guard_blockers(self, job_id: str) -> list[str]:
-        """Why the guard must keep this job from executing: failed prerequisites, or a failed
-        builder for a job that requires the artifact.  A reporting job (``if: always()``) is
-        never blocked."""
+        """Why the guard must keep this job from executing.
+
+        Failed or skipped prerequisites block every job except a reporting job guarded by
+        ``if: always()``.  A job that requires the artifact is blocked by a builder that did
+        not succeed even when it is always-guarded: the spec's artifact rule has no
+        exception, and without the binary there is nothing to smoke-test.
+        """
         job = self.jobs[job_id]
-        if job.always_guard:
-            return []
-        blockers = self.blocked_by(job_id)
-        if job.artifact_required and job.id != self.builder:
+        blockers = [] if job.always_guard else self.blocked_by(job_id)
+        if job.artifact_required and job.id != self.builder and self.builder in self.jobs:
             builder = self.jobs[self.builder]
             if builder.status is not JobStatus.SUCCESS and self.builder not in blockers:
                 blockers.append(self.builder)
         return blockers
 
+    def allowed_events(self, job_id: str) -> tuple[JobEvent, ...]:
+        """The events :meth:`apply` accepts for this job now (table and guard rules)."""
+        job = self._job(job_id)
+        allowed = []
+        for event in job.allowed_events():
+            if event is JobEvent.START and any(not self.jobs[d].finished for d in job.needs):
+                continue
+            if event in (JobEvent.SUCCEED, JobEvent.FAIL) and self.guard_blockers(job_id):
+                continue
+            allowed.append(event)
+        return tuple(allowed)
+
+    def _job(self, job_id: str) -> CIJob:
+        if job_id not in self.jobs:
+            raise _graph_error(
+                f"no job {job_id!r} in this run",
+                "jobs",
+                "job-known",
+                hint=f"known jobs: {', '.join(sorted(self.jobs))}",
+            )
+        return self.jobs[job_id]
+
     def apply(
         self, job_id: str, event: JobEvent, *, at: datetime, reason: str | None = None
     ) -> CIRun:
-        if job_id not in self.jobs:
-            raise _graph_error(f"no job {job_id!r} in this run", "jobs", "job-known")
-        job = self.jobs[job_id]
+        """Apply one event to one job; raises and leaves the run unchanged when not allowed.
+
+        The job's own table is checked first (InvalidTransitionError), then the run's
+        guard rules (ValidationError naming the rule).
+        """
+        job = self._job(job_id)
+        JOB_LIFECYCLE.next_state(job.status, event)
         if event is JobEvent.START:
             unfinished = [d for d in job.needs if not self.jobs[d].finished]
             if unfinished:
@@ -281,19 +397,21 @@ class CIRun:
                 "failure-propagation",
                 hint="only a reporting job guarded by if: always() runs after a failure",
             )
-        if event is JobEvent.SKIP and reason is None:
-            if not blockers:
+        if event is JobEvent.SKIP:
+            if blockers:
+                dep = self.jobs[blockers[0]]
+                # Domain rule 5: the skipped job records why, naming the job that failed.
+                upstream = f"skipped: prerequisite {dep.id!r} ended with {dep.status.value}"
+                if dep.reason:
+                    upstream += f" ({dep.reason})"
+                reason = f"{upstream}; {reason}" if reason else upstream
+            elif reason is None:
                 raise _graph_error(
                     f"job {job_id!r} is skipped without a failed prerequisite; give the reason",
                     f"jobs.{job_id}.reason",
                     "skip-reason",
                     hint="e.g. reason='if: condition was false'",
                 )
-            dep = self.jobs[blockers[0]]
-            # Domain rule 5: the skipped job records why, naming the job that failed.
-            reason = f"skipped: prerequisite {dep.id!r} ended with {dep.status.value}"
-            if dep.reason:
-                reason += f" ({dep.reason})"
         updated = job.apply(event, at=at, reason=reason)
         return replace(self, jobs={**self.jobs, job_id: updated})
 
@@ -301,9 +419,11 @@ class CIRun:
         return {"builder": self.builder, "jobs": [j.to_json() for j in self.jobs.values()]}
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> CIRun:
-        if not isinstance(data, Mapping) or not isinstance(data.get("jobs"), list):
-            raise _graph_error("expected an object with a 'jobs' list", "jobs", "object")
+    def from_json(cls, data: Any) -> CIRun:
+        """The inverse of :meth:`to_json`; any malformed input raises ValidationError."""
+        data = v.check_object("CIRun", data, ("builder", "jobs"))
+        if not isinstance(data.get("jobs"), list):
+            raise _graph_error("jobs must be a list of job objects", "jobs", "jobs-list")
         return cls.of(
             (CIJob.from_json(j) for j in data["jobs"]), data.get("builder", DEFAULT_ORIGIN_JOB)
         )
