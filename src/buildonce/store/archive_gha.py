@@ -1,0 +1,274 @@
+"""actions/cache's archive layout: a pax tar of workspace-relative paths, compressed with zstd.
+
+What ``actions/cache`` writes on Linux (toolkit ``tar.ts``, ``cache-semantics.md`` §6)::
+
+    tar --posix -cf cache.tzst -P -C $GITHUB_WORKSPACE --files-from manifest.txt \\
+        --use-compress-program zstdmt
+
+so members are named relative to the workspace with ``/`` separators (``../..`` for paths
+outside it, kept verbatim by ``-P``), symlinks are stored as links, and the stream is one
+zstd frame without ``--long``.  We produce and consume the same bytes with :mod:`tarfile`
+(``PAX_FORMAT``) and the ``zstandard`` binding, streaming in both directions so a 200 MB
+binary never sits on disk twice.
+
+Restoring is stricter than ``tar -P``: a member may only land inside one of the paths the
+caller asked for, so a poisoned entry cannot write ``~/.bashrc`` through a cached
+``.cache/app`` path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import stat
+import tarfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+from buildonce.errors import InputError, IntegrityError
+
+ARCHIVE_NAME = "cache.tzst"
+#: zstdmt's default level; fast enough to keep up with the upload on two cores.
+ZSTD_LEVEL = 3
+#: Accept frames written with ``--long=30`` (the toolkit's dormant "zstd" method) too.
+MAX_WINDOW_SIZE = 1 << 31
+_COPY_BUFSIZE = 4 << 20
+_GLOB_CHARS = frozenset("*?[")
+
+
+class ByteSink(Protocol):
+    def write(self, data: bytes, /) -> int | None: ...
+
+
+class UnsafeArchiveError(IntegrityError):
+    """An archive member would land outside the paths the caller asked to restore."""
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveStats:
+    """What went into (or came out of) an archive."""
+
+    members: tuple[str, ...]
+    content_bytes: int
+
+
+def _expand(path: str, workspace: Path, env: Mapping[str, str]) -> Path:
+    """Absolute path for a ``path`` input, resolving ``~`` like @actions/glob (HOME)."""
+    if path == "~" or path.startswith("~/"):
+        home = env.get("HOME") or os.path.expanduser("~")
+        path = home + path[1:]
+    candidate = Path(path)
+    return Path(os.path.normpath(candidate if candidate.is_absolute() else workspace / candidate))
+
+
+def _literal_root(path: Path) -> Path:
+    """The part of a (possibly glob) path before its first wildcard segment."""
+    parts: list[str] = []
+    for part in path.parts:
+        if _GLOB_CHARS & set(part):
+            break
+        parts.append(part)
+    return Path(*parts) if parts else Path(path.anchor or ".")
+
+
+def allowed_roots(
+    paths: Sequence[str], workspace: Path, env: Mapping[str, str] | None = None
+) -> tuple[Path, ...]:
+    """Directories (or files) a restore of ``paths`` may write to."""
+    environ = os.environ if env is None else env
+    return tuple(_literal_root(_expand(p, workspace, environ)) for p in _clean(paths))
+
+
+def _clean(paths: Sequence[str]) -> list[str]:
+    """Trim lines and drop empties, as actions/cache does with its ``path`` input."""
+    cleaned = [p.strip() for p in paths if p.strip()]
+    if not cleaned:
+        raise InputError(
+            "no cache path given", where="path", hint="name at least one file or directory"
+        )
+    for p in cleaned:
+        if p.startswith("!"):
+            raise InputError(
+                f"exclusion patterns are not supported: {p!r}",
+                where="path",
+                hint="list the files or directories to cache explicitly",
+            )
+    return cleaned
+
+
+def resolve_paths(
+    paths: Sequence[str], workspace: Path, env: Mapping[str, str] | None = None
+) -> list[tuple[str, Path]]:
+    """Match ``paths`` and name each match relative to the workspace, as the toolkit does."""
+    environ = os.environ if env is None else env
+    found: list[tuple[str, Path]] = []
+    seen: set[str] = set()
+    for raw in _clean(paths):
+        absolute = _expand(raw, workspace, environ)
+        if _GLOB_CHARS & set(str(absolute)):
+            matches = [
+                Path(m)
+                for m in sorted(glob.glob(str(absolute), recursive=True, include_hidden=True))
+            ]
+        else:
+            matches = [absolute] if os.path.lexists(absolute) else []
+        for match in matches:
+            rel = os.path.relpath(match, workspace).replace(os.sep, "/")
+            if rel not in seen:
+                seen.add(rel)
+                found.append((rel, match))
+    if not found:
+        raise InputError(
+            f"none of the cache paths exist: {', '.join(_clean(paths))}",
+            where="path",
+            hint="build the files first, or check the paths are relative to GITHUB_WORKSPACE",
+        )
+    return found
+
+
+def write_archive(
+    paths: Sequence[str],
+    workspace: Path,
+    sink: ByteSink,
+    *,
+    env: Mapping[str, str] | None = None,
+    level: int = ZSTD_LEVEL,
+) -> ArchiveStats:
+    """Stream a ``cache.tzst`` of ``paths`` into ``sink`` (anything with ``write``)."""
+    import zstandard
+
+    members = resolve_paths(paths, workspace, env)
+    # threads=-1: one worker per core; the C library releases the GIL, so compression runs
+    # beside the upload threads.  The frame checksum lets every reader detect corruption.
+    compressor = zstandard.ZstdCompressor(level=level, threads=-1, write_checksum=True)
+    names: list[str] = []
+    total = 0
+    with (
+        compressor.stream_writer(sink, closefd=False, write_size=1 << 20) as zwriter,  # type: ignore[arg-type]
+        _open_tar(zwriter, "w|", format=tarfile.PAX_FORMAT, bufsize=1 << 20) as tar,
+    ):
+        for arcname, path in members:
+            for info_name, size in _add(tar, path, arcname):
+                names.append(info_name)
+                total += size
+    return ArchiveStats(tuple(names), total)
+
+
+def _open_tar(fileobj: Any, mode: str, **options: Any) -> tarfile.TarFile:
+    # copybufsize is accepted by TarFile (3.8+) but missing from typeshed's open() overloads;
+    # 4 MiB copies instead of 16 KiB ones matter at 200 MB.
+    options["copybufsize"] = _COPY_BUFSIZE
+    opener: Any = tarfile.open
+    tar: tarfile.TarFile = opener(fileobj=fileobj, mode=mode, **options)
+    return tar
+
+
+def _add(tar: tarfile.TarFile, path: Path, arcname: str) -> Iterator[tuple[str, int]]:
+    """Add ``path`` (recursively, links not followed) and yield (member, size) pairs."""
+    info = tar.gettarinfo(str(path), arcname=arcname)
+    if info.isreg():
+        with open(path, "rb") as fh:
+            tar.addfile(info, fh)
+    else:
+        tar.addfile(info)
+    yield info.name, info.size
+    if info.isdir():
+        for child in sorted(os.listdir(path)):
+            yield from _add(tar, path / child, f"{arcname.rstrip('/')}/{child}")
+
+
+def _inside(target: str, roots: Sequence[str]) -> bool:
+    return any(target == r or target.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
+
+
+def read_archive(
+    source: IO[bytes] | Any,
+    workspace: Path,
+    roots: Sequence[Path],
+) -> ArchiveStats:
+    """Extract a ``cache.tzst`` stream into ``workspace``, confined to ``roots``."""
+    import zstandard
+
+    root_texts = [os.path.normpath(r) for r in roots]
+    base = os.path.normpath(workspace)
+    names: list[str] = []
+    total = 0
+
+    def confine(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
+        target = os.path.normpath(os.path.join(base, member.name))
+        if not _inside(target, root_texts):
+            raise UnsafeArchiveError(
+                f"archive member {member.name!r} would be written outside the restored paths",
+                where="cache archive",
+                hint="the entry was not written for these paths; refusing to restore it",
+            )
+        if member.issym() or member.islnk():
+            link = member.linkname
+            link_target = os.path.normpath(
+                os.path.join(os.path.dirname(target), link)
+                if member.issym()
+                else os.path.join(base, link)
+            )
+            if not _inside(link_target, [*root_texts, base]):
+                raise UnsafeArchiveError(
+                    f"archive link {member.name!r} points outside the workspace ({link!r})",
+                    where="cache archive",
+                    hint="refusing to restore a link that escapes the cached paths",
+                )
+        # Replace rather than overwrite: truncating a running binary fails with ETXTBSY and
+        # a stale symlink would redirect the write.
+        if not member.isdir():
+            try:
+                st = os.lstat(target)
+            except FileNotFoundError:
+                pass
+            else:
+                if not stat.S_ISDIR(st.st_mode):
+                    os.unlink(target)
+        # Keep permission bits, drop setuid/setgid/sticky as tar does for non-root users.
+        return member.replace(mode=member.mode & 0o777, deep=False)
+
+    written: list[str] = []
+    decompressor = zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW_SIZE)
+    try:
+        with (
+            decompressor.stream_reader(
+                source, read_size=1 << 20, read_across_frames=True, closefd=False
+            ) as zreader,
+            _open_tar(zreader, "r|") as tar,
+        ):
+            for member in tar:
+                if member.isreg():
+                    # Recorded before extracting: a failure mid-file must remove the stub.
+                    written.append(os.path.join(base, member.name))
+                tar.extract(member, path=base, filter=confine)
+                names.append(member.name)
+                if member.isreg():
+                    total += member.size
+            # Drain to the end of the frame so its checksum is verified before we say "ok".
+            while zreader.read(1 << 20):
+                pass
+    except BaseException as exc:
+        # A half-restored binary is worse than none: remove what this archive wrote.
+        for path in written:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        if isinstance(exc, zstandard.ZstdError):
+            raise IntegrityError(
+                f"the cache archive is corrupt: {exc}",
+                where="cache archive",
+                hint="delete the entry (gh cache delete <key>) and let the next run re-save it",
+            ) from exc
+        if isinstance(exc, tarfile.TarError):
+            raise IntegrityError(
+                f"the cache archive is not a valid tar: {exc}",
+                where="cache archive",
+                hint="delete the entry (gh cache delete <key>) and let the next run re-save it",
+            ) from exc
+        raise
+    if not names:
+        raise IntegrityError("the cache archive is empty", where="cache archive")
+    return ArchiveStats(tuple(names), total)
