@@ -112,3 +112,7 @@ class NetworkError(BuildonceError):
     """A remote API could not be reached or answered with an unrecoverable error."""
 
     exit_code: ClassVar[int] = EXIT_FAILURE
+
+
+class UnsafeArchiveError(IntegrityError):
+    """An archive holds a member that would land outside its destination (or a device file)."""

@@ -41,7 +41,7 @@ Two levels, so that a backend can be as small as its service allows:
 
 Layout of an :class:`ObjectStore`::
 
-    blobs/<sha256>-<uuid>          archive bytes; unique name, written before the commit
+    blobs/<sha256>-<time>-<rand>   archive bytes; unique name, written before the commit
     entries/<scope>/<key>.json     the commit record; created if absent (first writer wins)
     events/<entry-id>/<ts>-<uuid>  one small JSON object per lifecycle event (append-only)
     quarantine/<entry-id>.json     records whose blob failed verification
@@ -343,7 +343,7 @@ class ObjectStore(ABC):
         existing = self._read_record(name)
         if existing is not None:
             return PublishResult(False, existing)
-        blob = f"blobs/{record.sha256}-{uuid.uuid4().hex}"
+        blob = f"blobs/{record.sha256}-{int(time.time())}-{uuid.uuid4().hex[:12]}"
         # The content goes first under a name nobody else uses; the small record is the
         # commit.  A saver killed before the commit leaves an orphan blob (pruned later),
         # never a visible entry pointing at half a blob.

@@ -1,0 +1,395 @@
+"""Archives: tar (pax) streamed through sha256 and, for network stores, multithreaded zstd.
+
+Member names are positional: the i-th saved path is stored as ``<i>`` (a file) or ``<i>/...``
+(a directory tree), so an entry can be restored to other locations than it was saved from
+(``prepare --output``) and an archive can never name an absolute or parent path legitimately.
+
+Extraction (:func:`unpack`) writes into an empty scratch directory and rejects, before
+anything reaches the caller's destination:
+
+* absolute names, ``..`` segments, names outside ``0..n-1``, duplicate names;
+* symbolic links whose target is absolute or resolves outside the member's own tree;
+* hard links, device files and FIFOs (never produced by :func:`pack`);
+* writes through a directory that turned out to be a symlink.
+
+The caller (:mod:`buildonce.store.cache`) checks the archive's sha256 and size, which
+:func:`unpack` computes over exactly the bytes it read, and only then renames into place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import shutil
+import stat
+import tarfile
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from buildonce.errors import InputError, IntegrityError, UnsafeArchiveError
+from buildonce.store.base import Progress
+
+CHUNK = 1 << 20
+BLOCK = 512
+#: zstd level 3 with all cores: ~400 MiB/s on two cores, ratio ~1.8 on Go binaries (engines.md §3).
+ZSTD_LEVEL = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Packed:
+    sha256: str
+    size: int
+    content_size: int
+    #: sha256 of the content when exactly one regular file was saved (the binary's digest).
+    file_sha256: str | None
+
+
+class _HashingWriter:
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data)
+        self.digest.update(view)
+        self.size += view.nbytes
+        self.raw.write(view)
+        return view.nbytes
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+
+class HashingReader:
+    """Counts and hashes every byte read through it."""
+
+    def __init__(self, raw: BinaryIO, progress: Progress) -> None:
+        self.raw = raw
+        self.digest = hashlib.sha256()
+        self.size = 0
+        self.progress = progress
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n)
+        self.digest.update(data)
+        self.size += len(data)
+        self.progress(len(data))
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def drain(self) -> None:
+        while self.read(CHUNK):
+            pass
+
+
+def _header(info: tarfile.TarInfo) -> bytes:
+    return info.tobuf(format=tarfile.PAX_FORMAT, encoding="utf-8", errors="surrogateescape")
+
+
+def _tarinfo(name: str, st: os.stat_result, kind: bytes, size: int = 0) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.mode = stat.S_IMODE(st.st_mode)
+    info.mtime = int(st.st_mtime)
+    info.size = size
+    return info
+
+
+def pack(paths: Sequence[Path], out: BinaryIO, *, compression: str, progress: Progress) -> Packed:
+    """Write ``paths`` as one archive to ``out``; returns the digest of the bytes written."""
+    hashing = _HashingWriter(out)
+    content_size = 0
+    file_digest: hashlib._Hash | None = None
+    single_file = len(paths) == 1 and paths[0].is_file()
+    cctx_writer: Any = None
+    if compression == "zstd":
+        import zstandard
+
+        cctx = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=-1)
+        cctx_writer = cctx.stream_writer(hashing, closefd=False)  # type: ignore[arg-type]
+        sink: Any = cctx_writer
+    elif compression == "none":
+        sink = hashing
+    else:
+        raise InputError(f"unknown compression {compression!r}", hint="use 'none' or 'zstd'")
+
+    def add_file(name: str, path: Path, st: os.stat_result) -> None:
+        nonlocal content_size, file_digest
+        sink.write(_header(_tarinfo(name, st, tarfile.REGTYPE, st.st_size)))
+        digest = hashlib.sha256() if single_file else None
+        written = 0
+        with open(path, "rb") as fh:
+            while written < st.st_size:
+                chunk = fh.read(min(CHUNK, st.st_size - written))
+                if not chunk:
+                    raise InputError("file shrank while it was being saved", where=str(path))
+                if digest is not None:
+                    digest.update(chunk)
+                sink.write(chunk)
+                written += len(chunk)
+                progress(len(chunk))
+        pad = -written % BLOCK
+        if pad:
+            sink.write(b"\0" * pad)
+        content_size += written
+        if digest is not None:
+            file_digest = digest
+
+    for index, path in enumerate(paths):
+        root = str(index)
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            raise InputError(
+                "path does not exist", where=str(path), hint="save only paths that exist"
+            ) from None
+        if stat.S_ISREG(st.st_mode):
+            add_file(root, path, st)
+            continue
+        if not stat.S_ISDIR(st.st_mode):
+            raise InputError("only regular files and directories can be cached", where=str(path))
+        sink.write(_header(_tarinfo(root, st, tarfile.DIRTYPE)))
+        for dirpath, dirnames, filenames in os.walk(path):
+            dirnames.sort()
+            rel = os.path.relpath(dirpath, path)
+            prefix = root if rel == "." else f"{root}/{rel.replace(os.sep, '/')}"
+            for name in sorted(dirnames) + sorted(filenames):
+                full = os.path.join(dirpath, name)
+                member = f"{prefix}/{name}"
+                lst = os.lstat(full)
+                if stat.S_ISLNK(lst.st_mode):
+                    info = _tarinfo(member, lst, tarfile.SYMTYPE)
+                    info.linkname = os.readlink(full)
+                    sink.write(_header(info))
+                elif stat.S_ISDIR(lst.st_mode):
+                    sink.write(_header(_tarinfo(member, lst, tarfile.DIRTYPE)))
+                elif stat.S_ISREG(lst.st_mode):
+                    add_file(member, Path(full), lst)
+                # Sockets, FIFOs and devices in a cache directory are runtime debris: skip.
+    sink.write(b"\0" * (2 * BLOCK))
+    if cctx_writer is not None:
+        cctx_writer.flush(zstandard.FLUSH_FRAME)
+        cctx_writer.close()
+    out.flush()
+    return Packed(
+        hashing.digest.hexdigest(),
+        hashing.size,
+        content_size,
+        file_digest.hexdigest() if file_digest is not None else None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Unpacked:
+    sha256: str
+    size: int
+
+
+def _unsafe(message: str, name: str) -> UnsafeArchiveError:
+    return UnsafeArchiveError(
+        message,
+        where=f"archive member {name!r}",
+        hint="the entry was not written by buildonce or was tampered with; it is quarantined",
+    )
+
+
+def _check_name(name: str, count: int) -> list[str]:
+    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        raise _unsafe("absolute path in archive", name)
+    parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
+    if not parts:
+        raise _unsafe("empty member name", name)
+    if ".." in parts:
+        raise _unsafe("'..' in archive member name", name)
+    if not parts[0].isdigit() or int(parts[0]) >= count or str(int(parts[0])) != parts[0]:
+        raise _unsafe(f"member is not under one of the {count} saved paths", name)
+    return parts
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def unpack(
+    source: BinaryIO,
+    dest: Path,
+    *,
+    count: int,
+    compression: str,
+    progress: Progress,
+) -> Unpacked:
+    """Extract an archive of ``count`` paths into the empty directory ``dest``.
+
+    Raises :class:`UnsafeArchiveError` for a dangerous member and :class:`IntegrityError`
+    when the bytes are not a readable archive.  Returns the sha256 and size of every byte
+    read from ``source`` so that the caller can compare them with the entry's record.
+    """
+    hashing = HashingReader(source, progress)
+    reader: Any = hashing
+    if compression == "zstd":
+        import zstandard
+
+        reader = zstandard.ZstdDecompressor().stream_reader(
+            hashing,  # type: ignore[arg-type]
+            read_size=CHUNK,
+            read_across_frames=True,
+            closefd=False,
+        )
+    real_dest = os.path.realpath(dest)
+    seen: set[str] = set()
+    dir_modes: list[tuple[str, int, int]] = []
+    try:
+        with tarfile.open(fileobj=reader, mode="r|", bufsize=CHUNK) as tar:
+            for member in tar:
+                parts = _check_name(member.name, count)
+                rel = "/".join(parts)
+                if rel in seen:
+                    raise _unsafe("duplicate member", member.name)
+                seen.add(rel)
+                target = os.path.join(real_dest, *parts)
+                parent = os.path.dirname(target)
+                if not _inside(os.path.realpath(parent), real_dest):
+                    raise _unsafe("member would be written through a link", member.name)
+                if member.isdir():
+                    os.makedirs(target, mode=0o700, exist_ok=True)
+                    if os.path.islink(target) or not os.path.isdir(target):
+                        raise _unsafe("directory collides with another member", member.name)
+                    dir_modes.append((target, member.mode & 0o777, int(member.mtime)))
+                elif member.isreg():
+                    os.makedirs(parent, mode=0o700, exist_ok=True)
+                    _write_member(tar, member, target)
+                elif member.issym():
+                    link = member.linkname
+                    member_root = os.path.join(real_dest, parts[0])
+                    resolved = os.path.normpath(os.path.join(parent, link))
+                    if os.path.isabs(link) or not _inside(resolved, member_root):
+                        raise _unsafe(f"link to {link!r} points outside its directory", member.name)
+                    if len(parts) == 1:
+                        raise _unsafe("a saved path cannot be a link", member.name)
+                    os.makedirs(parent, mode=0o700, exist_ok=True)
+                    os.symlink(link, target)
+                elif member.islnk():
+                    raise _unsafe("hard links are not allowed", member.name)
+                else:
+                    raise _unsafe("device files and FIFOs are not allowed", member.name)
+        hashing.drain()
+    except UnsafeArchiveError:
+        raise
+    except (tarfile.TarError, EOFError, ValueError, OSError, _zstd_error()) as exc:
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EACCES, errno.EROFS):
+            raise
+        raise IntegrityError(
+            f"the archive is unreadable ({type(exc).__name__}: {exc})",
+            hint="the entry is corrupt; it is quarantined and treated as a miss",
+        ) from exc
+    for missing in range(count):
+        if str(missing) not in seen:
+            raise IntegrityError(f"the archive lacks saved path #{missing}")
+    # Directory modes last and deepest first: a read-only directory (GOMODCACHE makes them)
+    # must not block writing its own children.
+    for target, mode, mtime in sorted(dir_modes, key=lambda t: t[0].count(os.sep), reverse=True):
+        # Owner read+execute at least, or the restored tree could not even be listed.
+        os.chmod(target, mode | 0o500)
+        os.utime(target, (mtime, mtime))
+    return Unpacked(hashing.digest.hexdigest(), hashing.size)
+
+
+def _zstd_error() -> type[Exception]:
+    try:
+        import zstandard
+    except ModuleNotFoundError:  # pragma: no cover - zstandard is a core dependency
+        return ValueError
+    error: type[Exception] = zstandard.ZstdError
+    return error
+
+
+def _write_member(tar: tarfile.TarFile, member: tarfile.TarInfo, target: str) -> None:
+    extracted = tar.extractfile(member)
+    if extracted is None:  # pragma: no cover - regular members always have a file object
+        raise IntegrityError("member has no data", where=member.name)
+    # O_EXCL: never follow or overwrite something an earlier member placed there.
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    with os.fdopen(fd, "wb") as out, extracted:
+        remaining = member.size
+        while remaining > 0:
+            chunk = extracted.read(min(CHUNK, remaining))
+            if not chunk:
+                raise IntegrityError("archive ends inside a file", where=member.name)
+            out.write(chunk)
+            remaining -= len(chunk)
+    # Keep permission bits only: no setuid/setgid/sticky from an archive.
+    os.chmod(target, member.mode & 0o777)
+    os.utime(target, (member.mtime, member.mtime))
+
+
+def _force_remove(path: Path) -> None:
+    def onerror(func: Callable[..., Any], name: str, _exc: Any) -> None:
+        # Go makes module cache directories read-only; make them writable, then retry.
+        with contextlib.suppress(OSError):
+            os.chmod(os.path.dirname(name), 0o700)
+            os.chmod(name, 0o700)
+        with contextlib.suppress(FileNotFoundError):
+            func(name)
+
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, onerror=onerror)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def scratch_dir_for(dest: Path) -> Path:
+    """An empty directory beside ``dest``: same file system, so the final rename is atomic."""
+    parent = dest.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    scratch = parent / f".{dest.name}.buildonce-{uuid.uuid4().hex[:12]}"
+    scratch.mkdir(mode=0o700)
+    return scratch
+
+
+def place(extracted: Path, dest: Path) -> None:
+    """Move one extracted member onto ``dest`` atomically (a directory is swapped whole)."""
+    if dest.is_dir() and not dest.is_symlink():
+        old = dest.parent / f".{dest.name}.buildonce-old-{uuid.uuid4().hex[:12]}"
+        os.rename(dest, old)
+        try:
+            _move(extracted, dest)
+        except BaseException:
+            os.rename(old, dest)
+            raise
+        _force_remove(old)
+    else:
+        _move(extracted, dest)
+
+
+def _move(src: Path, dest: Path) -> None:
+    try:
+        os.replace(src, dest)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        # Another file system: copy beside the destination, then rename there.
+        staging = dest.parent / f".{dest.name}.buildonce-{uuid.uuid4().hex[:12]}"
+        try:
+            if src.is_dir():
+                shutil.copytree(src, staging, symlinks=True)
+            else:
+                shutil.copy2(src, staging)
+            os.replace(staging, dest)
+        finally:
+            _force_remove(staging)
+        _force_remove(src)
+
+
+def remove_tree(path: Path) -> None:
+    _force_remove(path)

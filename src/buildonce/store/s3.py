@@ -1,0 +1,262 @@
+"""S3Store: any S3-compatible object store (AWS S3, MinIO, SeaweedFS, R2...) for fleets.
+
+URL: ``s3://bucket[/prefix][?endpoint=URL&region=R&addressing=path|virtual]``.  The endpoint,
+region and credentials otherwise come from the usual AWS environment: ``AWS_ENDPOINT_URL_S3``
+or ``AWS_ENDPOINT_URL``, ``AWS_REGION``/``AWS_DEFAULT_REGION`` (default ``us-east-1``),
+``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` or any source boto3's credential chain knows.
+With a custom endpoint, path-style addressing is the default (MinIO and SeaweedFS need it).
+
+First writer wins through a small single-PUT ``If-None-Match: *`` commit object: SeaweedFS
+(and S3) apply that atomically to single-part PUTs only, while racing *multipart*
+completions with the same condition can both succeed (engines.md §2).  The archive itself
+goes multipart under a unique name first, so no condition is needed there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, BinaryIO
+from urllib.parse import parse_qs, urlsplit
+
+import boto3
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from buildonce.errors import ConfigError, StoreError
+from buildonce.store.base import ObjectStore, Progress
+
+#: 64 MiB parts, 4 at a time: the fastest multipart setting measured (engines.md §2).
+TRANSFER = TransferConfig(
+    multipart_threshold=64 * 1024 * 1024,
+    multipart_chunksize=64 * 1024 * 1024,
+    max_concurrency=4,
+)
+CHUNK = 1 << 20
+
+
+class S3Store(ObjectStore):
+    compression = "zstd"
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        endpoint: str | None = None,
+        region: str = "us-east-1",
+        addressing: str | None = None,
+        client: Any = None,
+    ) -> None:
+        if len(bucket) < 3:
+            raise ConfigError(
+                "S3 bucket names have at least 3 characters",
+                where=f"s3://{bucket}",
+                hint="write s3://BUCKET/PREFIX",
+            )
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.endpoint = endpoint
+        self.url = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
+        if client is None:
+            style = addressing or ("path" if endpoint else "auto")
+            config = Config(
+                s3={"addressing_style": style},  # type: ignore[arg-type]
+                retries={"mode": "standard", "max_attempts": 3},
+                connect_timeout=5,
+                read_timeout=60,
+                max_pool_connections=16,
+            )
+            client = boto3.session.Session().client(
+                "s3", endpoint_url=endpoint, region_name=region, config=config
+            )
+        self.client = client
+
+    @classmethod
+    def from_url(cls, url: str, env: Mapping[str, str]) -> S3Store:
+        parts = urlsplit(url)
+        if not parts.netloc:
+            raise ConfigError(
+                "the S3 URL names no bucket", where=url, hint="write s3://BUCKET/PREFIX"
+            )
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        unknown = sorted(set(query) - {"endpoint", "region", "addressing"})
+        if unknown:
+            raise ConfigError(
+                f"unknown S3 URL option {unknown[0]!r}",
+                where=url,
+                hint="options are endpoint=, region= and addressing=path|virtual",
+            )
+        endpoint = (
+            query.get("endpoint") or env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+        )
+        if endpoint and urlsplit(endpoint).scheme not in ("http", "https"):
+            raise ConfigError(
+                "the S3 endpoint must be an http:// or https:// URL",
+                where=endpoint,
+                hint="set AWS_ENDPOINT_URL_S3=http://host:port",
+            )
+        addressing = query.get("addressing") or env.get("BUILDONCE_S3_ADDRESSING")
+        if addressing not in (None, "path", "virtual", "auto"):
+            raise ConfigError(
+                f"unknown addressing style {addressing!r}", where=url, hint="use path or virtual"
+            )
+        region = (
+            query.get("region")
+            or env.get("AWS_REGION")
+            or env.get("AWS_DEFAULT_REGION")
+            or "us-east-1"
+        )
+        return cls(
+            parts.netloc, parts.path, endpoint=endpoint, region=region, addressing=addressing
+        )
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _key(self, name: str) -> str:
+        return f"{self.prefix}/{name}" if self.prefix else name
+
+    def _error(self, exc: Exception, name: str) -> StoreError:
+        where = f"{self.url}/{name}" if name else self.url
+        if isinstance(exc, ClientError):
+            code = exc.response.get("Error", {}).get("Code", "?")
+            message = exc.response.get("Error", {}).get("Message", "") or code
+            if code == "NoSuchBucket":
+                return StoreError(
+                    f"bucket {self.bucket!r} does not exist",
+                    where=self.url,
+                    hint="create it (aws s3 mb) or fix the URL",
+                )
+            if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403"):
+                return StoreError(
+                    f"S3 refused the credentials ({code})",
+                    where=where,
+                    hint="check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+                )
+            return StoreError(f"S3 error {code}: {message}", where=where)
+        if isinstance(exc, StoreError):
+            return exc
+        if type(exc).__name__ in ("NoCredentialsError", "PartialCredentialsError"):
+            return StoreError(
+                "no S3 credentials found",
+                where=self.url,
+                hint="set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)",
+            )
+        endpoint = self.endpoint or "the default AWS endpoint"
+        return StoreError(
+            f"cannot reach S3 at {endpoint} ({type(exc).__name__}: {exc})",
+            where=where,
+            hint="check AWS_ENDPOINT_URL_S3 and that the server is running",
+        )
+
+    # -- primitives ------------------------------------------------------------------------
+    def _put_file(self, name: str, path: Path, progress: Progress) -> None:
+        try:
+            self.client.upload_file(
+                str(path), self.bucket, self._key(name), Config=TRANSFER, Callback=progress
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise self._error(exc, name) from exc
+        except Exception as exc:  # s3transfer wraps failures in its own exception types
+            raise self._error(exc, name) from exc
+
+    def _put_if_absent(self, name: str, data: bytes) -> bool:
+        try:
+            self.client.put_object(
+                Bucket=self.bucket, Key=self._key(name), Body=data, IfNoneMatch="*"
+            )
+        except ClientError as exc:
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            code = exc.response.get("Error", {}).get("Code")
+            # 412: it exists.  409: another conditional write to it is in flight (AWS).
+            if status in (409, 412) or code in ("PreconditionFailed", "ConditionalRequestConflict"):
+                return False
+            raise self._error(exc, name) from exc
+        except BotoCoreError as exc:
+            raise self._error(exc, name) from exc
+        return True
+
+    def _put(self, name: str, data: bytes) -> None:
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._key(name), Body=data)
+        except (BotoCoreError, ClientError) as exc:
+            raise self._error(exc, name) from exc
+
+    def _get(self, name: str) -> bytes | None:
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self._key(name))
+            data: bytes = response["Body"].read()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise self._error(exc, name) from exc
+        except BotoCoreError as exc:
+            raise self._error(exc, name) from exc
+        return data
+
+    def _get_file(self, name: str, sink: BinaryIO, progress: Progress) -> None:
+        try:
+            self.client.download_fileobj(
+                self.bucket, self._key(name), sink, Config=TRANSFER, Callback=progress
+            )
+        except Exception as exc:
+            raise self._error(exc, name) from exc
+
+    def open_blob(self, name: str) -> _Body:
+        """Stream the archive: restore hashes and extracts while the bytes arrive."""
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self._key(name))
+        except (BotoCoreError, ClientError) as exc:
+            raise self._error(exc, name) from exc
+        return _Body(response["Body"], self, name)
+
+    def _list(self, prefix: str) -> Iterator[str]:
+        full = self._key(prefix)
+        strip = len(self._key(""))
+        try:
+            paginator = self.client.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
+                for item in page.get("Contents", []):
+                    yield item["Key"][strip:]
+        except (BotoCoreError, ClientError) as exc:
+            raise self._error(exc, prefix) from exc
+
+    def _delete(self, name: str) -> None:
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(name))
+        except (BotoCoreError, ClientError) as exc:
+            raise self._error(exc, name) from exc
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.client.close()
+
+
+class _Body:
+    """A streaming GET body whose network failures become StoreError (a miss, not corruption)."""
+
+    def __init__(self, body: Any, store: S3Store, name: str) -> None:
+        self.body = body
+        self.store = store
+        self.name = name
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            data: bytes = self.body.read(n if n >= 0 else None)
+        except Exception as exc:
+            raise self.store._error(exc, self.name) from exc
+        return data
+
+    def __enter__(self) -> _Body:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        with contextlib.suppress(Exception):
+            self.body.close()
