@@ -63,6 +63,13 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+
+def _log_warning(message: str) -> None:
+    # Library code does not print.  With no logging configured (the CLI), Python's last-resort
+    # handler writes WARNING records to stderr, so the user still sees why a job went uncached.
+    log.warning("buildonce: warning: %s", " ".join(message.split()))
+
+
 DEFAULT_BLOCK_SIZE = 32 << 20
 DEFAULT_UPLOAD_CONCURRENCY = 4
 DEFAULT_DOWNLOAD_CONCURRENCY = 4
@@ -203,7 +210,7 @@ class GhaCache:
         self.upload_concurrency = upload_concurrency
         self.download_concurrency = download_concurrency
         self.cross_os = cross_os
-        self._warn = on_warning or log.warning
+        self._warn = on_warning or _log_warning
         self._env = dict(os.environ if env is None else env)
         self._transport = HttpTransport()
         self._service = CacheServiceClient(
@@ -213,7 +220,9 @@ class GhaCache:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **kwargs: object) -> GhaCache:
         environ = os.environ if env is None else env
-        return cls(GhaConfig.from_env(environ), env=environ, **kwargs)  # type: ignore[arg-type]
+        config = GhaConfig.from_env(environ)
+        kwargs.setdefault("retry", retry_policy_from_env(environ))
+        return cls(config, env=environ, **kwargs)  # type: ignore[arg-type]
 
     def close(self) -> None:
         self._transport.close()
@@ -356,6 +365,38 @@ def encode_record_header(record: EntryRecord) -> bytes:
     return _MAGIC + struct.pack(">Q", len(body)) + body
 
 
+def _env_number(
+    env: Mapping[str, str], name: str, default: float, low: float, high: float
+) -> float:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not low <= value <= high:
+        raise ConfigError(
+            f"{name}={text!r} is not a number between {low:g} and {high:g}",
+            where=name,
+            hint=f"unset it to use the default ({default:g})",
+        )
+    return value
+
+
+def retry_policy_from_env(env: Mapping[str, str]) -> RetryPolicy:
+    """Retry bounds, tunable for slow GHES installations and for tests.
+
+    ``BUILDONCE_GHA_ATTEMPTS`` (default 5), ``BUILDONCE_GHA_RETRY_DELAY`` seconds (3) and
+    ``BUILDONCE_GHA_MAX_RETRY_AFTER`` seconds (60, the longest 429 wait we accept).
+    """
+    return RetryPolicy(
+        max_attempts=int(_env_number(env, "BUILDONCE_GHA_ATTEMPTS", 5, 1, 20)),
+        base_delay=_env_number(env, "BUILDONCE_GHA_RETRY_DELAY", 3.0, 0, 60),
+        max_retry_after=_env_number(env, "BUILDONCE_GHA_MAX_RETRY_AFTER", 60.0, 0, 3600),
+    )
+
+
 class GhaStore:
     """:class:`~buildonce.store.base.Store` over GitHub's cache service.
 
@@ -389,7 +430,7 @@ class GhaStore:
         self.retry = retry or RetryPolicy()
         self.block_size = block_size
         self.concurrency = concurrency
-        self._warn = on_warning or log.warning
+        self._warn = on_warning or _log_warning
         self._transport = HttpTransport()
         self._service = CacheServiceClient(
             config, retry=self.retry, transport=self._transport, on_retry=self._warn
@@ -405,7 +446,7 @@ class GhaStore:
                 where="--store",
                 hint="write just 'gha' (the service is found through the runner's environment)",
             )
-        return cls(GhaConfig.from_env(env))
+        return cls(GhaConfig.from_env(env), retry=retry_policy_from_env(env))
 
     def close(self) -> None:
         self._transport.close()
@@ -436,9 +477,14 @@ class GhaStore:
     def lookup(self, request: Lookup) -> EntryRecord | None:
         if not request.keys:
             return None
-        location = self._service.get_download_url(
-            request.keys[0], list(request.keys[1:]), STORE_VERSION
-        )
+        try:
+            location = self._service.get_download_url(
+                request.keys[0], list(request.keys[1:]), STORE_VERSION
+            )
+        except ServiceUnavailableError as exc:
+            # An outage must cost a rebuild, never the job: report it and answer "miss".
+            self._warn(f"{exc}; treating it as a cache miss")
+            return None
         if location is None:
             return None
         if request.exact and location.matched_key not in request.keys:
