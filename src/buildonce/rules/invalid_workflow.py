@@ -1,0 +1,53 @@
+"""invalid-workflow: the file has the shape of a workflow or action, and every expression
+parses.
+
+Reported: a file that is not a mapping, a workflow without ``on`` or ``jobs``, a job or step
+that is not a mapping, a malformed ``needs`` entry, an ``if:`` or ``${{ }}`` expression that
+does not parse (unknown function, wrong number of arguments, unclosed ``${{``).
+
+**Fix**: follow the message; for expressions see GitHub's "Expressions" reference.
+"""
+
+from __future__ import annotations
+
+from buildonce.rules.base import Findings, RuleContext, Severity
+from buildonce.workflow import expressions as ex
+from buildonce.workflow.model import Location
+
+ID = "invalid-workflow"
+SUMMARY = "the file is a well-formed workflow or action and its expressions parse"
+SEVERITY = Severity.ERROR
+
+
+def check(ctx: RuleContext) -> Findings:
+    wf = ctx.workflow
+    for message, location in wf.problems:
+        yield ctx.finding(location, message)
+    if wf.root is None:
+        return
+    conditions: set[int] = set()
+    for job in wf.jobs.values():
+        nodes = [job.if_node] + [s.if_node for s in job.steps if s.caller is None]
+        for node in nodes:
+            if node is None or not node.is_scalar:
+                continue
+            conditions.add(id(node))
+            try:
+                ex.parse(ex.condition_source(node.text))
+            except ex.ExpressionError as exc:
+                yield ctx.finding(
+                    Location(wf.path, node.line, node.col),
+                    f"if: {exc.message} at column {exc.column} of {exc.expression!r}",
+                )
+    for node in wf.root.scalars():
+        if id(node) in conditions or "${{" not in node.value:  # type: ignore[operator]
+            continue
+        try:
+            for part in ex.split_template(node.text):
+                if part.expression is not None:
+                    ex.parse(part.expression)
+        except ex.ExpressionError as exc:
+            yield ctx.finding(
+                Location(wf.path, node.content_line(0), node.col),
+                f"expression: {exc.message} at column {exc.column} of {exc.expression!r}",
+            )

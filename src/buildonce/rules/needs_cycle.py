@@ -1,0 +1,41 @@
+"""needs-cycle: the ``needs:`` graph has no cycles (a job needing itself included).
+
+GitHub refuses a workflow whose jobs wait for each other in a circle.
+
+**Fix**: remove one of the ``needs`` edges printed in the message.
+"""
+
+from __future__ import annotations
+
+from buildonce.model.job import find_cycle
+from buildonce.rules.base import Findings, RuleContext, Severity
+
+ID = "needs-cycle"
+SUMMARY = "the needs: graph is acyclic"
+SEVERITY = Severity.ERROR
+
+
+def check(ctx: RuleContext) -> Findings:
+    jobs = ctx.workflow.jobs
+    for job in jobs.values():
+        for need in job.needs:
+            if need.job == job.id:
+                yield ctx.finding(
+                    need.location,
+                    f"job {job.id!r} needs itself",
+                    job=job.id,
+                    hint="remove it from its own needs",
+                )
+    graph = {
+        j.id: [n.job for n in j.needs if n.job != j.id and n.job in jobs] for j in jobs.values()
+    }
+    cycle = find_cycle(graph)
+    if cycle:
+        job = jobs[cycle[0]]
+        need = next(n for n in job.needs if n.job == cycle[1])
+        yield ctx.finding(
+            need.location,
+            f"jobs wait for each other in a cycle: {' -> '.join(cycle)}",
+            hint=f"remove one edge, e.g. {cycle[1]!r} from the needs of {cycle[0]!r}",
+            job=job.id,
+        )
