@@ -69,7 +69,8 @@ def parse_ignores(path: str, text: str) -> tuple[list[Ignore], list[Finding]]:
         col = match.start() + 1
         loc = Location(path, number, col)
         rules = tuple(r.strip() for r in match.group(1).split(",") if r.strip())
-        reason = match.group(2).strip()
+        # The reason runs to the end of the line or to the next comment.
+        reason = match.group(2).split("#", 1)[0].strip()
         unknown = [r for r in rules if r not in RULES]
         if not rules or unknown:
             problems.append(
