@@ -487,7 +487,8 @@ def register(subparsers: Any) -> None:
         "save",
         help="save paths under a key (immutable; the first writer wins)",
         description="Archive PATHs under KEY in the current scope.  An existing KEY is kept "
-        "and the command says 'already exists' and exits 0, as actions/cache does.",
+        "and the command says 'already exists' and exits 0, as actions/cache does: entries are "
+        "immutable and the first writer wins.",
     )
     p.add_argument("--key", required=True, help="cache key (at most 512 characters, no commas)")
     p.add_argument(
