@@ -397,21 +397,27 @@ def render(expr: Expr) -> str:
     return _render(expr, 0)
 
 
+def _postfix_target(expr: Expr) -> str:
+    text = _render(expr, 9)
+    return text if isinstance(expr, Context | Property | Index | Star | Call) else f"({text})"
+
+
 def _render(expr: Expr, parent: int) -> str:
     if isinstance(expr, Literal):
         return _render_literal(expr.value)
     if isinstance(expr, Context):
         return expr.name
     if isinstance(expr, Property):
-        return f"{_render(expr.target, 9)}.{expr.name}"
+        return f"{_postfix_target(expr.target)}.{expr.name}"
     if isinstance(expr, Index):
-        return f"{_render(expr.target, 9)}[{_render(expr.index, 0)}]"
+        return f"{_postfix_target(expr.target)}[{_render(expr.index, 0)}]"
     if isinstance(expr, Star):
-        return f"{_render(expr.target, 9)}.*"
+        return f"{_postfix_target(expr.target)}.*"
     if isinstance(expr, Call):
         return f"{expr.name}({', '.join(_render(a, 0) for a in expr.args)})"
     if isinstance(expr, Not):
-        return f"!{_render(expr.operand, 8)}"
+        text = f"!{_render(expr.operand, 8)}"
+        return f"({text})" if parent > 8 else text
     prec = _PRECEDENCE[expr.op]
     # Binary operators are left-associative: the right operand needs parentheses at equal
     # precedence.
