@@ -60,6 +60,25 @@ class Fault:
     after: int = 0  # let this many matching requests through first
 
 
+class Link:
+    """Shared bandwidth for blob bytes in both directions, like one runner's network link."""
+
+    def __init__(self, bytes_per_second: float) -> None:
+        self.rate = bytes_per_second
+        self._lock = threading.Lock()
+        self._free_at = 0.0
+
+    def consume(self, n: int) -> None:
+        if self.rate <= 0:
+            return
+        with self._lock:
+            now = time.monotonic()
+            self._free_at = max(self._free_at, now) + n / self.rate
+            wait = self._free_at - now
+        if wait > 0:
+            time.sleep(wait)
+
+
 @dataclass
 class Blob:
     staged: dict[str, bytes] = field(default_factory=dict)
@@ -78,10 +97,12 @@ class CacheServer:
             ("refs/heads/main", READ),
         ),
         url_ttl: float = 600.0,
+        link_bytes_per_second: float = 0.0,
     ) -> None:
         self.token = token
         self.scopes = scopes
         self.url_ttl = url_ttl
+        self.link = Link(link_bytes_per_second)
         self.entries: list[Entry] = []
         self.blobs: dict[str, Blob] = {}
         self.faults: list[Fault] = []
@@ -258,7 +279,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if body and self.command != "HEAD":
-            self.wfile.write(body)
+            link = self.server.state.link
+            if link.rate > 0 and self.path.startswith("/blob/"):
+                view = memoryview(body)
+                for start in range(0, len(view), 1 << 20):
+                    link.consume(len(view[start : start + (1 << 20)]))
+                    self.wfile.write(view[start : start + (1 << 20)])
+            else:
+                self.wfile.write(body)
 
     def _json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None):
         self._reply(
@@ -267,9 +295,19 @@ class _Handler(BaseHTTPRequestHandler):
             {"Content-Type": "application/json", **(headers or {})},
         )
 
-    def _body(self) -> bytes:
+    def _body(self, *, throttled: bool = False) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+        if not throttled or self.server.state.link.rate <= 0:
+            return self.rfile.read(length) if length else b""
+        parts = []
+        while length > 0:
+            part = self.rfile.read(min(length, 1 << 20))
+            if not part:
+                break
+            self.server.state.link.consume(len(part))
+            parts.append(part)
+            length -= len(part)
+        return b"".join(parts)
 
     def _fault(self, endpoint: str) -> bool:
         fault = self.server.state.take_fault(endpoint)
@@ -334,7 +372,7 @@ class _Handler(BaseHTTPRequestHandler):
         state.requests.append(("blob-put", comp))
         if self._fault("blob-put"):
             return
-        body = self._body()
+        body = self._body(throttled=True)
         with state.lock:
             blob = state.blobs.setdefault(name, Blob())
             if comp == "block":
