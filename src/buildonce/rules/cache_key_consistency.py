@@ -78,7 +78,9 @@ def check(ctx: RuleContext) -> Findings:
                     )
             elif cache.is_module_cache:
                 missing = []
-                if not info.has_os:
+                # Module sources are the same on every OS; enableCrossOsArchive says the
+                # sharing is deliberate, so only a binary key must name the OS.
+                if not info.has_os and not cache.cross_os:
                     missing.append("the runner OS")
                 if not info.covers("go.sum"):
                     missing.append("a hash of go.sum")

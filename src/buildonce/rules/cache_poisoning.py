@@ -29,6 +29,8 @@ SEVERITY = Severity.ERROR
 
 PRIVILEGED = ("pull_request_target", "workflow_run")
 _RELEASE_NAME = re.compile(r"(?:^|[-_ ])(?:release|releases|publish|goreleaser)(?:$|[-_ ])", re.I)
+#: `gh release download` only fetches a tool; these subcommands publish.
+_GH_PUBLISH = re.compile(r"\bgh\s+release\s+(?:create|upload|edit)\b")
 _RELEASE_ACTIONS = ("goreleaser/goreleaser-action", "softprops/action-gh-release")
 
 
@@ -43,7 +45,7 @@ def _release_reason(ctx: RuleContext, job_id: str) -> str | None:
     if _RELEASE_NAME.search(job.id) or _RELEASE_NAME.search(job.name or ""):
         return f"job {job_id!r} is a release job"
     for step in job.steps:
-        if step.action in _RELEASE_ACTIONS or (step.run and "gh release " in step.run):
+        if step.action in _RELEASE_ACTIONS or (step.run and _GH_PUBLISH.search(step.run)):
             return f"job {job_id!r} publishes a release"
     return None
 

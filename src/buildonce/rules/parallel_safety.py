@@ -34,10 +34,10 @@ def check(ctx: RuleContext) -> Findings:
             savers.append((job_id, info.canonical))
             multi_leg = job.matrix_node is not None and job.matrix_legs != 1
             if multi_leg and "{matrix." not in info.canonical:
-                legs = job.matrix_legs or "all"
+                legs = f"all {job.matrix_legs}" if job.matrix_legs else "all the"
                 yield ctx.finding(
                     step,
-                    f"all {legs} legs of {job_id!r} can save the binary key "
+                    f"{legs} legs of {job_id!r} can save the binary key "
                     f"{step.cache.key if step.cache else ''!r} at the same time",
                     hint="save only in the builder job; restore here with fail-on-cache-miss: true",
                     job=job_id,

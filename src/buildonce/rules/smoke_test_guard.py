@@ -39,7 +39,9 @@ def check(ctx: RuleContext) -> Findings:
                 hint=f"add a step running {smoke!r} right after the restore",
                 job=job_id,
             )
-        elif first_use is None and first_smoke is None:
+        elif first_use is None and first_smoke is None and jf.restores:
+            # A job that only downloads the binary to package or publish it does not run it;
+            # a cache restore is how jobs get a binary to run.
             yield ctx.finding(
                 jf.restores[0] if jf.restores else jf.job,
                 f"job {job_id!r} restores the binary but never smoke-tests it",

@@ -76,6 +76,9 @@ _REPORTING_WORDS = re.compile(
 )
 
 
+_READS_RESULTS = re.compile(r"needs\.[\w-]+\.result|needs\.\*|toJSON\(\s*needs\s*\)", re.I)
+
+
 def is_reporting_job(job: Job, settings: Settings) -> bool:
     """A job that only reports on others: declared in the config, or named like one and
     doing no build or binary work."""
@@ -83,7 +86,19 @@ def is_reporting_job(job: Job, settings: Settings) -> bool:
         return True
     if settings.reporting_jobs:
         return False
-    return bool(_REPORTING_WORDS.search(job.id) or _REPORTING_WORDS.search(job.name or ""))
+    if _REPORTING_WORDS.search(job.id) or _REPORTING_WORDS.search(job.name or ""):
+        return True
+    # A gate job (alls-green, "require checks") is a reporting job: its steps only read the
+    # results of the jobs it needs.
+    for step in job.steps:
+        texts = [
+            step.run or "",
+            *(n.text for n in step.with_.values()),
+            *(n.text for n in step.env.values()),
+        ]
+        if any(_READS_RESULTS.search(t) for t in texts):
+            return not any(s.builds is not None or s.cache is not None for s in job.steps)
+    return False
 
 
 def _basename(path: str) -> str:
@@ -137,7 +152,8 @@ def analyse(workflow: Workflow, settings: Settings | None = None) -> Analysis:
         jf = JobFacts(job)
         facts[job.id] = jf
         for step in job.steps:
-            if step.cache is not None and step.cache.is_binary:
+            # A step switched off by the caller (a composite's `save: "false"`) does nothing.
+            if step.cache is not None and step.cache.is_binary and _step_may_run(step):
                 if step.cache.op in (CacheOp.RESTORE, CacheOp.RESTORE_AND_SAVE):
                     jf.restores.append(step)
                 if step.cache.op in (CacheOp.SAVE, CacheOp.RESTORE_AND_SAVE):

@@ -205,8 +205,11 @@ class _Builder:
             return workflow
         workflow.env = _mapping(root.get("env"))
         runs = root.get("runs")
-        is_action = Path(self.path).name.rsplit("__", 1)[-1] in ("action.yml", "action.yaml") or (
-            runs is not None and root.get("jobs") is None
+        # An action has `runs` and no `jobs`; a file named action.yml without `jobs` is an
+        # action too (flux2 names a *workflow* .github/workflows/action.yaml).
+        is_action = root.get("jobs") is None and (
+            runs is not None
+            or Path(self.path).name.rsplit("__", 1)[-1] in ("action.yml", "action.yaml")
         )
         if is_action:
             workflow.is_action = True
@@ -448,6 +451,7 @@ def classify(step: Step) -> None:
                 key=(step.with_text("key") or "").strip(),
                 restore_keys=restore_keys,
                 fail_on_miss=(step.with_text("fail-on-cache-miss") or "").strip() == "true",
+                cross_os=(step.with_text("enableCrossOsArchive") or "").strip() == "true",
                 is_module_cache=any(MODULE_CACHE_PATH.search(p) for p in paths),
             )
     if step.run:

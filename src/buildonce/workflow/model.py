@@ -42,6 +42,7 @@ class CacheStep:
     key: str
     restore_keys: tuple[str, ...]
     fail_on_miss: bool
+    cross_os: bool = False  # enableCrossOsArchive: shared across OSes on purpose
     is_binary: bool = False
     is_module_cache: bool = False
 
