@@ -6,6 +6,11 @@ from pathlib import Path
 
 import pytest
 
+KEY = (
+    "${{ runner.os }}-app-bin-${{ steps.go.outputs.go-version }}-"
+    "${{ hashFiles('**/go.mod', '**/go.sum', '**/*.go') }}"
+)
+
 GOOD = """\
 on: push
 jobs:
@@ -18,7 +23,7 @@ jobs:
       - uses: actions/cache/save@v4
         with:
           path: bin/app
-          key: ${{ runner.os }}-app-bin-${{ steps.go.outputs.go-version }}-${{ hashFiles('**/go.mod', '**/go.sum', '**/*.go') }}
+          key: KEY
   e2e:
     needs: build
     runs-on: ubuntu-latest
@@ -31,11 +36,11 @@ jobs:
       - uses: actions/cache/restore@v4
         with:
           path: bin/app
-          key: ${{ runner.os }}-app-bin-${{ steps.go.outputs.go-version }}-${{ hashFiles('**/go.mod', '**/go.sum', '**/*.go') }}
+          key: KEY
           fail-on-cache-miss: true
       - run: ./bin/app --version
       - run: ./bin/app e2e ${{ matrix.scenario }}
-"""
+""".replace("KEY", KEY)
 
 BAD = """\
 on: push
