@@ -92,6 +92,9 @@ def publish_raw(store: Store, tmp: Path, key: str, tar_bytes: bytes) -> EntryRec
 class StoreContract:
     """Behaviour every backend must show; subclasses provide ``store_url``."""
 
+    #: Concurrent ``python -m buildonce save`` processes (threads are always 8).
+    process_savers = 8
+
     @pytest.fixture
     def store_url(self) -> str:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -284,7 +287,7 @@ class StoreContract:
     def test_concurrent_process_savers_leave_one_entry(
         self, store_url: str, tmp_path: Path
     ) -> None:
-        n = 8
+        n = self.process_savers
         sources = [write(tmp_path / f"p{i}", os.urandom(50_000) + bytes([i])) for i in range(n)]
         procs = [
             subprocess.Popen(

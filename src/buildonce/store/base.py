@@ -46,10 +46,10 @@ Layout of an :class:`ObjectStore`::
     events/<entry-id>/<ts>-<uuid>  one small JSON object per lifecycle event (append-only)
     quarantine/<entry-id>.json     records whose blob failed verification
 
-Keys and scopes are percent-encoded.  A key is cut into 64-character pieces joined with
-``/`` before encoding, so that no path segment exceeds a file system's 255-byte name limit
+Keys and scopes are percent-encoded.  An encoded key is cut into segments of at most 180
+bytes joined with ``/``, so that no path segment exceeds a file system's 255-byte name limit,
 and the encoded form of a key prefix is still a string prefix of the key's encoded form
-(prefix lookup can list by prefix).
+(prefix lookup lists by prefix instead of reading every record).
 """
 
 from __future__ import annotations
@@ -71,8 +71,8 @@ from buildonce.errors import StoreError
 Progress = Callable[[int], None]
 
 RECORD_VERSION = 1
-#: A key piece this long encodes to at most 192 bytes, under every file system's name limit.
-_KEY_PIECE = 64
+#: Encoded key segments stay under this many bytes (255-byte file name limit, minus ".json").
+_SEGMENT_BYTES = 180
 
 
 def _no_progress(_: int) -> None:
@@ -228,8 +228,20 @@ def encode_scope(scope: str) -> str:
 
 
 def encode_key(key: str) -> str:
-    pieces = [key[i : i + _KEY_PIECE] for i in range(0, len(key), _KEY_PIECE)] or [""]
-    return "/".join(quote(piece, safe="") for piece in pieces)
+    # Greedy, character by character: the segments of a prefix are the key's segments up
+    # to the prefix's end, so the encoded prefix is a string prefix of the encoded key.
+    segments: list[str] = []
+    current: list[str] = []
+    length = 0
+    for char in key:
+        encoded = quote(char, safe="")
+        if length + len(encoded) > _SEGMENT_BYTES:
+            segments.append("".join(current))
+            current, length = [], 0
+        current.append(encoded)
+        length += len(encoded)
+    segments.append("".join(current))
+    return "/".join(segments)
 
 
 def match_records(records: Sequence[EntryRecord], request: Lookup) -> EntryRecord | None:

@@ -608,7 +608,7 @@ def _remove_orphans(store: ObjectStore, now: datetime) -> int:
             removed += 1
     clean = getattr(store, "clean_temp", None)
     if callable(clean):
-        removed += int(clean(ORPHAN_AGE.total_seconds()))
+        removed += int(clean(ORPHAN_AGE.total_seconds(), now.timestamp()))
     return removed
 
 

@@ -72,7 +72,8 @@ def module_key(root: Path, env: Mapping[str, str]) -> ModuleKey:
         compute_keys = importlib.import_module("buildonce.keys.cache_key").compute_keys
     if compute_keys is not None:
         parts = compute_keys(root, env=env)
-        return ModuleKey(parts.gomod_key, parts.os, parts.go, parts.gosum_hash)
+        toolchain = str(getattr(parts.go, "version", parts.go))
+        return ModuleKey(str(parts.gomod_key), str(parts.os), toolchain, str(parts.gosum_hash))
     gosum = root / "go.sum"
     # hashFiles('go.sum'): sha256 over the file's raw sha256 digest; '' when absent.
     digest = (

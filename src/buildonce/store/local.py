@@ -170,12 +170,12 @@ class LocalStore(ObjectStore):
                 break
             parent = parent.parent
 
-    def clean_temp(self, older_than_s: float) -> int:
+    def clean_temp(self, older_than_s: float, now: float | None = None) -> int:
         """Remove scratch files a killed process left behind; returns how many."""
         import time
 
         removed = 0
-        cutoff = time.time() - older_than_s
+        cutoff = (time.time() if now is None else now) - older_than_s
         for entry in os.scandir(self.root / "tmp"):
             try:
                 if entry.stat(follow_symlinks=False).st_mtime < cutoff:
