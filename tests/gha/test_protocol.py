@@ -12,8 +12,13 @@ import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from buildonce.errors import CacheKeyError, ConfigError, InputError, IntegrityError
-from buildonce.store.archive_gha import UnsafeArchiveError
+from buildonce.errors import (
+    CacheKeyError,
+    ConfigError,
+    InputError,
+    IntegrityError,
+    UnsafeArchiveError,
+)
 from buildonce.store.gha import GhaCache
 from buildonce.store.gha_service import (
     BlobClient,

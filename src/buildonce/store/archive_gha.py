@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from buildonce.errors import InputError, IntegrityError
+from buildonce.errors import InputError, IntegrityError, UnsafeArchiveError
 
 ARCHIVE_NAME = "cache.tzst"
 #: zstdmt's default is 3.  Level 1 compresses Go binaries ~8% less but about twice as fast,
@@ -42,10 +42,6 @@ _GLOB_CHARS = frozenset("*?[")
 
 class ByteSink(Protocol):
     def write(self, data: bytes, /) -> int | None: ...
-
-
-class UnsafeArchiveError(IntegrityError):
-    """An archive member would land outside the paths the caller asked to restore."""
 
 
 @dataclass(frozen=True, slots=True)
