@@ -147,19 +147,33 @@ class _BlockUploader:
 class _ChunkStream(io.RawIOBase):
     """Reads a blob front to back while up to ``depth`` ranged GETs run ahead in parallel."""
 
-    def __init__(self, blob: BlobClient, pool: ThreadPoolExecutor, chunk: int, depth: int):
+    def __init__(
+        self,
+        blob: BlobClient,
+        pool: ThreadPoolExecutor,
+        chunk: int,
+        depth: int,
+        *,
+        start: int = 0,
+        end: int | None = None,
+    ):
         self._blob = blob
         self._pool = pool
         self._chunk = chunk
         self._depth = depth
-        first, self.total = blob.get_range(0, chunk - 1)
+        first_end = start + chunk - 1 if end is None else min(start + chunk, end) - 1
+        first, total = blob.get_range(start, first_end)
+        #: Where the stream stops: the blob's end, or ``end`` when reading a slice.
+        self.total = total if end is None else min(end, total)
         self._current = memoryview(first)
-        self._next_start = len(first)
+        self._next_start = start + len(first)
         self._pending: deque[Future[tuple[bytes, int]]] = deque()
-        self.received = len(first)
+        self.received = start + len(first)
         self._fill()
 
     def _fill(self) -> None:
+        # A bounded window: at most ``depth`` chunks in flight or waiting to be read, so a
+        # slow consumer never makes the downloads pile up in memory.
         while len(self._pending) < self._depth and self._next_start < self.total:
             start = self._next_start
             end = min(start + self._chunk, self.total) - 1
@@ -506,20 +520,19 @@ class GhaStore:
                 raise EntryNotFoundError(f"entry {record.key!r} is gone", where=self.url)
         url, offset = located
         blob = self._blob(url)
-        total = offset + record.size
+        if record.size == 0:
+            return
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="buildonce-download") as pool:
-            futures = [
-                pool.submit(blob.get_range, start, min(start + self.block_size, total) - 1)
-                for start in range(offset, total, self.block_size)
-            ]
+            stream = _ChunkStream(
+                blob, pool, self.block_size, self.concurrency, start=offset,
+                end=offset + record.size,
+            )  # fmt: skip
             try:
-                for future in futures:
-                    data, _ = future.result()
+                while data := stream.read(1 << 20):
                     sink.write(data)
                     progress(len(data))
             finally:
-                for future in futures:
-                    future.cancel()
+                stream.cancel()
 
     def publish(self, record: EntryRecord, archive: Path, progress: Progress) -> PublishResult:
         committed = replace(record, blob="gha")
