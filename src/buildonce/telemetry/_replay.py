@@ -307,14 +307,14 @@ class SyntheticGitHub:
             return [
                 ("Set up job", 2.0, "success"),
                 ("Run actions/checkout@v5", 2.0 + extra, "success"),
-                ("Run actions/setup-go@v6", rng.uniform(8, 14), "success"),
+                ("Run actions/setup-go@v6", rng.uniform(10, 11), "success"),
             ]
 
         schema = add(
             "📝 Generate JSON Schema",
             created,
             40,
-            [*setup(), ("Generate schema", rng.uniform(20, 30), "success")],
+            [*setup(), ("Generate schema", rng.uniform(24, 26), "success")],
         )
         if after:
             lint_ready = ci_ready = created
@@ -324,20 +324,20 @@ class SyntheticGitHub:
             "🧹 Lint - golangci-lint",
             lint_ready,
             90,
-            [*setup(), ("golangci-lint", rng.uniform(70, 95), "success")],
+            [*setup(), ("golangci-lint", rng.uniform(80, 84), "success")],
         )
         ci = add(
             "ci",
             ci_ready,
             120,
-            [*setup(), ("Run go test ./...", rng.uniform(90, 120), "success")],
+            [*setup(), ("Run go test ./...", rng.uniform(100, 104), "success")],
             offset=1,
         )
         others = list(_OTHER_JOBS[: max(0, self.jobs_per_run - 16)])
         if after and others:
             others = others[:-1]
         for name in others:
-            add(name, created, 30, [*setup(), ("Run check", rng.uniform(15, 35), "success")])
+            add(name, created, 30, [*setup(), ("Run check", rng.uniform(24, 26), "success")])
         gate = ci["_end"] + 1
         if after:
             builder = add(

@@ -62,7 +62,32 @@ class CriticalPath:
 
 
 def needs_from_workflow(text: str) -> dict[str, tuple[str, tuple[str, ...]]]:
-    """``job id -> (display name prefix, needs)`` from workflow YAML; ``{}`` if unreadable."""
+    """``job id -> (display name prefix, needs)`` from workflow YAML; ``{}`` if unreadable.
+
+    Uses the lint engine's workflow model (:mod:`buildonce.workflow`) when it is present,
+    else reads ``jobs.<id>.name`` / ``needs`` with PyYAML directly.
+    """
+    try:
+        from buildonce.workflow.loader import Loader
+    except ImportError:
+        return _needs_from_yaml(text)
+    try:
+        workflow = Loader().load_text(text, "<workflow at run commit>")
+    except Exception:  # the other model failing must not cost us the report
+        return _needs_from_yaml(text)
+    jobs = getattr(workflow, "jobs", None)
+    if not isinstance(jobs, dict) or not jobs:
+        return _needs_from_yaml(text)
+    graph: dict[str, tuple[str, tuple[str, ...]]] = {}
+    for job_id, job in jobs.items():
+        name = getattr(job, "name", None)
+        display = name.split("${{", 1)[0].strip() if isinstance(name, str) else ""
+        needs = tuple(str(getattr(n, "job", n)) for n in getattr(job, "needs", ()) or ())
+        graph[str(job_id)] = (display or str(job_id), needs)
+    return graph
+
+
+def _needs_from_yaml(text: str) -> dict[str, tuple[str, tuple[str, ...]]]:
     import yaml
 
     try:

@@ -501,8 +501,9 @@ def link_jobs_to_caches(db: Database, repo: str) -> int:
     """Relate cache entries to the jobs that saved or last restored them.
 
     The API has no such link, so it is inferred (evidence ``time-window``): an entry created
-    during a job of a run on the entry's ref was saved by that job; one last accessed during
-    such a job was restored by it.  Only the *last* restore is visible in the API.
+    during a job that handles the binary (a restore, compile or smoke step) of a run on the
+    entry's ref was saved by that job; one last accessed during such a job was restored by
+    it.  Only the *last* restore is visible in the API.
     """
     entries = db.query(
         "SELECT cache_id, ref, created_at, last_accessed_at FROM cache_entries WHERE repo = ?",
@@ -518,7 +519,7 @@ def link_jobs_to_caches(db: Database, repo: str) -> int:
                 "SELECT j.job_id, r.head_branch, r.pr_numbers FROM jobs j JOIN runs r"
                 " ON r.repo = j.repo AND r.run_id = j.run_id AND r.attempt = j.attempt"
                 " WHERE j.repo = ? AND j.started_at <= ? AND j.completed_at >= ?"
-                " AND j.started_at >= ?",
+                " AND j.started_at >= ? AND j.uses_binary = 1",
                 (repo, moment + _LINK_SLACK_S, moment - _LINK_SLACK_S, moment - 6 * 3600),
             )
             for job_id, head_branch, pr_numbers in candidates:

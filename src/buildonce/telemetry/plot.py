@@ -8,6 +8,7 @@ GitHub job summary.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 from buildonce.errors import ConfigError, InputError
 from buildonce.telemetry.db import Database
-from buildonce.telemetry.records import StepRecord, steps_from_text
+from buildonce.telemetry.records import DEFAULT_PATTERNS, StepRecord, steps_from_text
 from buildonce.telemetry.reports import cache_quota, load_runs, median
 from buildonce.telemetry.timestamps import format_duration, format_time
 
@@ -70,7 +71,7 @@ def load_timeline(db: Database, repo: str, run_id: int, attempt: int | None = No
     )
     starts = [t for j in jobs for t in (j.created_at, j.started_at) if t is not None]
     start = run_started if run_started is not None else (min(starts) if starts else created or 0.0)
-    title = f"{workflow or 'run'} #{number or run_id} (run {run_id}, attempt {chosen})"
+    title = f"{workflow or 'workflow'} run {number or run_id} (id {run_id}, attempt {chosen})"
     return Timeline(run_id, chosen, title, start, jobs)
 
 
@@ -151,6 +152,34 @@ def _ms(seconds: float) -> int:
     return round(seconds * 1000)
 
 
+def _plain(text: str) -> str:
+    """``text`` without emoji: the default fonts have no glyphs for them (job names do)."""
+    kept = "".join(c for c in text if unicodedata.category(c) not in ("So", "Cn", "Co", "Cs", "Mn"))
+    return " ".join(kept.split())
+
+
+_STEP_COLOURS = {"compile": "#fb8500", "restore": "#0969da", "smoke": "#8250df"}
+_LEGEND = (
+    ("waiting for a runner", "#d0d7de"),
+    ("compile step", "#fb8500"),
+    ("cache restore step", "#0969da"),
+    ("smoke test", "#8250df"),
+    ("other steps", "#2da44e"),
+    ("failed step", "#cf222e"),
+)
+
+
+def _step_colour(step: StepRecord, index: int) -> str:
+    """Compile/restore/smoke steps stand out; other steps alternate so each one is visible."""
+    if step.conclusion in ("failure", "cancelled", "timed_out"):
+        return "#cf222e"
+    kinds = DEFAULT_PATTERNS.kinds(step.name)
+    for kind, colour in _STEP_COLOURS.items():
+        if kind in kinds:
+            return colour
+    return "#2da44e" if index % 2 == 0 else "#1a7f37"
+
+
 def _pyplot() -> Any:
     try:
         import matplotlib
@@ -196,20 +225,16 @@ def gantt_png(timeline: Timeline, output: Path) -> None:
                 height=0.6,
                 alpha=0.35,
             )
-            for step in job.steps:
-                if (
-                    step.started_at is None
-                    or step.completed_at is None
-                    or step.conclusion == "skipped"
-                ):
+            for n, step in enumerate(job.steps):
+                if step.started_at is None or step.completed_at is None:
                     continue
-                if step.completed_at - step.started_at < 1.0:
+                if step.conclusion == "skipped" or step.completed_at - step.started_at < 1.0:
                     continue
                 ax.barh(
                     y,
                     step.completed_at - step.started_at,
                     left=step.started_at - t0,
-                    color=colours.get(step.conclusion or "", "#0969da"),
+                    color=_step_colour(step, n),
                     height=0.3,
                 )
             ax.text(
@@ -220,12 +245,25 @@ def gantt_png(timeline: Timeline, output: Path) -> None:
                 fontsize=8,
             )
         ax.set_yticks(range(len(jobs)))
-        ax.set_yticklabels([_bar_label(j) for j in reversed(jobs)], fontsize=8)
+        ax.set_yticklabels([_plain(_bar_label(j)) for j in reversed(jobs)], fontsize=8)
         ax.set_xlabel("seconds since the run started")
-        ax.set_title(f"{timeline.title} — grey: waiting for a runner, bars: job (light) and steps")
+        from matplotlib.patches import Patch
+
+        ax.legend(
+            handles=[Patch(color=c, label=label) for label, c in _LEGEND],
+            fontsize=8,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.5 / height - 0.02),
+            ncol=len(_LEGEND),
+            frameon=False,
+        )
+        ax.set_title(
+            _plain(timeline.title) + "\nwide light bar: the job; narrow bars: its steps",
+            fontsize=10,
+        )
         ax.grid(axis="x", alpha=0.3)
         fig.tight_layout()
-        fig.savefig(output, dpi=110)
+        fig.savefig(output, dpi=110, bbox_inches="tight")
     finally:
         plt.close(fig)
 
@@ -265,16 +303,16 @@ def trends_png(db: Database, repo: str, output: Path, *, top: int = 8) -> None:
         for name in names:
             series = per_day[name]
             xs = [d for d in days if d in series]
-            ax.plot(xs, [(median(series[d]) or 0) / 60 for d in xs], marker=".", label=name)
+            ax.plot(xs, [(median(series[d]) or 0) / 60 for d in xs], marker=".", label=_plain(name))
         ax.set_ylabel("median minutes")
         ax.set_title(f"{repo}: duration trends per job (median per day)")
-        ax.legend(fontsize=8, loc="upper right")
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
         ax.grid(alpha=0.3)
         step = max(1, len(days) // 12)
         ax.set_xticks(days[::step])
         ax.tick_params(axis="x", rotation=30, labelsize=8)
         fig.tight_layout()
-        fig.savefig(output, dpi=110)
+        fig.savefig(output, dpi=110, bbox_inches="tight")
     finally:
         plt.close(fig)
 
@@ -311,7 +349,7 @@ def cache_png(db: Database, repo: str, output: Path, *, top: int = 25) -> None:
         bar_ax.set_xlabel("GiB")
         bar_ax.legend(fontsize=8, loc="lower right")
         bar_ax.set_title(f"{repo}: cache usage at {format_time(quota.snapshot_at)}")
-        labels = [f"{e.key[:60]}  [{e.ref.removeprefix('refs/')}]" for e in entries]
+        labels = [_plain(f"{e.key[:60]}  [{e.ref.removeprefix('refs/')}]") for e in entries]
         sizes = [e.size_bytes / 1024**2 for e in entries]
         list_ax.barh(
             range(len(entries)),
@@ -323,6 +361,6 @@ def cache_png(db: Database, repo: str, output: Path, *, top: int = 25) -> None:
         list_ax.invert_yaxis()
         list_ax.set_xlabel("MiB per entry (red: dead weight)")
         fig.tight_layout()
-        fig.savefig(output, dpi=110)
+        fig.savefig(output, dpi=110, bbox_inches="tight")
     finally:
         plt.close(fig)

@@ -25,7 +25,7 @@ import re
 import statistics
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -382,7 +382,10 @@ def range_stats(
                 queues[job.name].append(job.queue_s)
             legs[job.base_name].add(job.name)
             binary[job.name] |= bool(job.uses_binary)
-            if job.cache_hit is None:
+            is_builder = same_job(job.base_name, builder)
+            if is_builder:
+                pass  # the builder seeds the cache; its lookups are not consumers' hits
+            elif job.cache_hit is None:
                 unknown += job.uses_binary
             elif job.cache_hit:
                 hits += 1
@@ -391,7 +394,7 @@ def range_stats(
             rebuilt += job.rebuilt
             compiles += job.compile_steps
             smoke += job.smoke_ran
-            if not same_job(job.base_name, builder):
+            if not is_builder:
                 extra += job.compile_steps
     job_stats = tuple(
         JobStats(
@@ -790,6 +793,9 @@ def build_report(
     else:
         cur_runs = select_runs(runs, cur_sel)
     needs = needs_from_workflow(workflow_file_text) if workflow_file_text else None
+    if needs and cfg.builder in needs:
+        # --builder names the YAML job id; the API reports the job's display name.
+        cfg = replace(cfg, builder=needs[cfg.builder][0])
     files = {
         (path, sha): text
         for path, sha, text in db.query(
