@@ -80,7 +80,7 @@ def run_validate(args: argparse.Namespace) -> int:
                     "message": str(exc),
                 }
             )
-        print(f"buildonce: invalid: {args.file}: {exc}", file=sys.stderr)
+        print(f"buildonce: invalid: {args.file}: {exc} [rule: {exc.rule}]", file=sys.stderr)
         return 1
     if args.json:
         print_json({"valid": True, "file": args.file, "entity": name})
