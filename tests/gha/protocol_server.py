@@ -113,6 +113,8 @@ class CacheServer:
         self.base_url = ""
         #: The next N signed URLs handed out are already expired (a slow job's stale URL).
         self.expire_next = 0
+        #: Close every connection after its response without saying so (an idle timeout).
+        self.drop_idle_connections = False
 
     # -- test helpers -----------------------------------------------------------------------
 
@@ -287,6 +289,8 @@ class _Handler(BaseHTTPRequestHandler):
                     self.wfile.write(view[start : start + (1 << 20)])
             else:
                 self.wfile.write(body)
+        if self.server.state.drop_idle_connections:
+            self.close_connection = True
 
     def _json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None):
         self._reply(

@@ -249,6 +249,18 @@ def test_expired_upload_url_fails_without_finalizing(
     assert server.calls("FinalizeCacheEntryUpload") == 0
 
 
+def test_silently_closed_keep_alive_connections_are_reopened_without_a_retry(
+    gha: GhaCache, server: CacheServer, workspace: Path, sleeps: list[float]
+) -> None:
+    _binary(workspace, _payload(300_000))
+    server.drop_idle_connections = True
+    gha.save("k-idle", PATHS)
+    (workspace / ".cache/app").unlink()
+    assert gha.restore("k-idle", PATHS) is not None
+    assert (workspace / ".cache/app").stat().st_size > 0
+    assert sleeps == []  # reconnecting is not a failed attempt
+
+
 def test_wrong_token_is_a_config_error(server: CacheServer, workspace: Path) -> None:
     env = {"ACTIONS_RESULTS_URL": server.base_url, "ACTIONS_RUNTIME_TOKEN": "stale"}
     with GhaCache.from_env(env) as cache, pytest.raises(ConfigError, match="refused the runtime"):

@@ -283,8 +283,19 @@ class HttpTransport:
             target = f"{target}?{parts.query}"
         conn = self._conns.get(parts.scheme, parts.netloc)
         try:
-            conn.request(method, target, body=body, headers=dict(headers or {}))
-            resp = conn.getresponse()
+            reused = conn.sock is not None
+            try:
+                conn.request(method, target, body=body, headers=dict(headers or {}))
+                resp = conn.getresponse()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                if not reused:
+                    raise
+                # The server closed an idle keep-alive connection: that is not a failed
+                # attempt, so reconnect at once instead of spending a retry and a backoff.
+                self._conns.drop(parts.scheme, parts.netloc)
+                conn = self._conns.get(parts.scheme, parts.netloc)
+                conn.request(method, target, body=body, headers=dict(headers or {}))
+                resp = conn.getresponse()
             hdrs = {k: v for k, v in resp.getheaders()}
             if into is not None and 200 <= resp.status < 300:
                 while chunk := resp.read(1 << 20):
