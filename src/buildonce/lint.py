@@ -6,19 +6,27 @@ severity and the exit status live here, so every rule behaves the same way.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
+import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from buildonce.config import Config
 from buildonce.errors import EXIT_FAILURE, EXIT_OK
 from buildonce.rules import RULES, yaml_syntax
 from buildonce.rules.base import Finding, RuleContext, Severity
 from buildonce.workflow.analysis import Settings, analyse
-from buildonce.workflow.loader import Loader, SyntaxProblem, discover
-from buildonce.workflow.model import Location, Workflow
+from buildonce.workflow.files import discover
+from buildonce.workflow.model import Location
+
+if TYPE_CHECKING:
+    from buildonce.workflow.loader import Loader, SyntaxProblem
+    from buildonce.workflow.model import Workflow
 
 _IGNORE = re.compile(r"#\s*buildonce:\s*ignore\[([^\]]*)\](.*)$")
 #: Rules that still apply to a composite action file on its own; the domain rules need the
@@ -103,13 +111,24 @@ def parse_ignores(path: str, text: str) -> tuple[list[Ignore], list[Finding]]:
 
 
 class Linter:
-    """Lints files with one configuration; reuse it to share the loader's file cache."""
+    """Lints files with one configuration; reuse it to share the loader's file cache.
+
+    With ``cache_dir``, findings are kept per file, keyed by the file's SHA-256, the hashes
+    of the local actions and reusable workflows it uses, the configuration and the linter's
+    own code, so an unchanged file is not parsed again (like ruff's cache).
+    """
 
     def __init__(
-        self, config: Config | None = None, *, actions: dict[str, str] | None = None
+        self,
+        config: Config | None = None,
+        *,
+        actions: dict[str, str] | None = None,
+        cache_dir: Path | None = None,
     ) -> None:
         self.config = config or Config()
-        self.loader = Loader(actions=actions or {})
+        self._actions = actions or {}
+        self._loader: Loader | None = None
+        self.cache = _FindingsCache(cache_dir, self.config) if cache_dir is not None else None
         self.settings = Settings(
             builder_jobs=self.config.builder_jobs,
             reporting_jobs=self.config.reporting_jobs,
@@ -117,13 +136,38 @@ class Linter:
             smoke_command=self.config.smoke_command,
         )
 
+    @property
+    def loader(self) -> Loader:
+        if self._loader is None:
+            from buildonce.workflow.loader import Loader
+
+            self._loader = Loader(actions=self._actions)
+        return self._loader
+
     def lint_paths(self, paths: Iterable[str | os.PathLike[str]]) -> LintResult:
         result = LintResult()
         for file in discover(paths):
             result.files.append(str(file))
-            found, suppressed = self.lint_loaded(self.loader.load(file))
+            try:
+                data = file.read_bytes()
+            except OSError as exc:
+                from buildonce.errors import InputError
+
+                raise InputError(f"cannot read: {exc.strerror}", where=str(file)) from exc
+            digest = hashlib.sha256(data).hexdigest()
+            hit = self.cache.get(file, digest) if self.cache is not None else None
+            if hit is not None:
+                found, suppressed = hit
+            else:
+                found, suppressed = self.lint_loaded(self.loader.load(file, data))
+                if self.cache is not None:
+                    self.cache.put(
+                        file, digest, self.loader.all_dependencies(file), found, suppressed
+                    )
             result.findings.extend(found)
             result.suppressed += suppressed
+        if self.cache is not None:
+            self.cache.save()
         result.findings.sort(key=lambda f: f.sort_key)
         return result
 
@@ -132,6 +176,8 @@ class Linter:
         return sorted(found, key=lambda f: f.sort_key)
 
     def lint_loaded(self, loaded: Workflow | SyntaxProblem) -> tuple[list[Finding], int]:
+        from buildonce.workflow.loader import SyntaxProblem
+
         findings: list[Finding] = []
         if isinstance(loaded, SyntaxProblem):
             level = _severity(yaml_syntax.ID, self.config)
@@ -189,3 +235,116 @@ def lint_paths(paths: Iterable[str | os.PathLike[str]], config: Config | None = 
 
 def default_paths(cwd: Path | None = None) -> list[str]:
     return [str((cwd or Path.cwd()) / ".github")]
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/buildonce`` (``~/.cache/buildonce`` by default)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "buildonce"
+
+
+def _code_stamp() -> str:
+    """Changes whenever the linter's code changes (size and mtime of its modules)."""
+    import buildonce
+
+    package = Path(buildonce.__file__).parent
+    parts = [buildonce.__version__]
+    for folder in (package / "workflow", package / "rules"):
+        for module in sorted(folder.glob("*.py")):
+            stat = module.stat()
+            parts.append(f"{module.name}:{stat.st_size}:{stat.st_mtime_ns}")
+    for module in (package / "lint.py", package / "config.py"):
+        stat = module.stat()
+        parts.append(f"{module.name}:{stat.st_size}:{stat.st_mtime_ns}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _finding_to_json(f: Finding) -> list[Any]:
+    related = [f.related.path, f.related.line, f.related.col] if f.related else None
+    loc = f.location
+    return [
+        f.rule,
+        f.message,
+        loc.path,
+        loc.line,
+        loc.col,
+        f.severity.value,
+        f.hint,
+        f.job,
+        related,
+    ]
+
+
+def _finding_from_json(row: list[Any]) -> Finding:
+    rule, message, path, line, col, severity, hint, job, related = row
+    rel = Location(*related) if related else None
+    return Finding(rule, message, Location(path, line, col), Severity(severity), hint, job, rel)
+
+
+class _FindingsCache:
+    """One JSON file of per-file findings; a damaged or foreign file is simply ignored."""
+
+    def __init__(self, directory: Path, config: Config) -> None:
+        self.path = directory / "lint-v1.json"
+        self.fingerprint = hashlib.sha256(f"{_code_stamp()}|{config!r}".encode()).hexdigest()
+        self.entries: dict[str, Any] = {}
+        self.dirty = False
+        self._hashes: dict[str, str | None] = {}
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        if isinstance(data, dict) and data.get("fingerprint") == self.fingerprint:
+            entries = data.get("entries")
+            if isinstance(entries, dict):
+                self.entries = entries
+
+    def _hash(self, path: str) -> str | None:
+        if path not in self._hashes:
+            try:
+                self._hashes[path] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+            except OSError:
+                self._hashes[path] = None
+        return self._hashes[path]
+
+    def get(self, file: Path, digest: str) -> tuple[list[Finding], int] | None:
+        entry = self.entries.get(str(file.resolve()))
+        if not isinstance(entry, dict) or entry.get("sha256") != digest:
+            return None
+        try:
+            if any(self._hash(dep) != sha for dep, sha in entry["deps"].items()):
+                return None
+            return [_finding_from_json(r) for r in entry["findings"]], int(entry["suppressed"])
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def put(
+        self, file: Path, digest: str, deps: set[Path], findings: list[Finding], suppressed: int
+    ) -> None:
+        self.entries[str(file.resolve())] = {
+            "sha256": digest,
+            "deps": {str(d.resolve()): self._hash(str(d.resolve())) for d in sorted(deps)},
+            "findings": [_finding_to_json(f) for f in findings],
+            "suppressed": suppressed,
+        }
+        self.dirty = True
+
+    def save(self) -> None:
+        if not self.dirty:
+            return
+        data = {"fingerprint": self.fingerprint, "entries": self.entries}
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Write a temp file next to the cache and rename it: a concurrent reader sees the
+            # old or the new cache, never half of one.
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".lint-", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    json.dump(data, fh, separators=(",", ":"))
+                os.replace(tmp, self.path)
+            except BaseException:
+                os.unlink(tmp)
+                raise
+        except OSError:
+            pass  # a read-only home must not fail the lint; the next run just parses again
+        self.dirty = False

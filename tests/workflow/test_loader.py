@@ -6,7 +6,8 @@ import pytest
 
 from buildonce.errors import InputError
 from buildonce.workflow.analysis import analyse
-from buildonce.workflow.loader import Loader, SyntaxProblem, discover, matrix_legs
+from buildonce.workflow.files import discover
+from buildonce.workflow.loader import Loader, SyntaxProblem, matrix_legs
 from buildonce.workflow.model import Workflow, find_go_build
 from buildonce.workflow.yamltree import parse_yaml
 

@@ -46,6 +46,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     lint.add_argument(
         "--rules", action="store_true", help="list the rules with their default level and exit"
     )
+    lint.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="ignore and do not update the findings cache ($XDG_CACHE_HOME/buildonce)",
+    )
     lint.set_defaults(handler=run_lint)
 
     graph = subparsers.add_parser(
@@ -91,7 +96,7 @@ _WORKFLOW_HELP = "workflow file (default: the only file in .github/workflows/)"
 def run_lint(args: argparse.Namespace) -> int:
     from buildonce.config import load_config
     from buildonce.errors import EXIT_OK, InputError
-    from buildonce.lint import Linter
+    from buildonce.lint import Linter, default_cache_dir
     from buildonce.report import FORMATTERS
     from buildonce.rules import RULES
 
@@ -111,7 +116,8 @@ def run_lint(args: argparse.Namespace) -> int:
         paths = [str(default)]
     start = Path(paths[0])
     config = load_config(args.config, start=start if start.is_dir() else start.parent)
-    result = Linter(config).lint_paths(paths)
+    cache_dir = None if args.no_cache else default_cache_dir()
+    result = Linter(config, cache_dir=cache_dir).lint_paths(paths)
     if not result.files:
         raise InputError(
             "no workflow files found",

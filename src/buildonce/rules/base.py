@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
+from typing import TYPE_CHECKING
 
-from buildonce.workflow.analysis import Analysis
-from buildonce.workflow.model import Job, Location, Step, Workflow
-from buildonce.workflow.yamltree import Node
+from buildonce.workflow.model import Job, Location, Step
+
+if TYPE_CHECKING:
+    from buildonce.workflow.analysis import Analysis
+    from buildonce.workflow.model import Workflow
+    from buildonce.workflow.yamltree import Node
 
 
 class Severity(Enum):
@@ -70,10 +74,10 @@ class RuleContext:
         elif isinstance(where, Job):
             location = where.location
             job = job or where.id
-        elif isinstance(where, Node):
-            location = self.at_node(where)
-        else:
+        elif isinstance(where, Location):
             location = where
+        else:
+            location = self.at_node(where)
         return Finding(self.rule, message, location, severity or self.severity, hint, job, related)
 
 

@@ -27,10 +27,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from buildonce.workflow import expressions as ex
 from buildonce.workflow.model import Job, Step, Workflow
-from buildonce.workflow.yamltree import Node
+
+if TYPE_CHECKING:
+    from buildonce.workflow.yamltree import Node
 
 _GO_VERSION_LITERAL = re.compile(r"(?:^|[-_/:+=@ ])(?:go-?)?1\.\d+(?:\.\d+)?(?=$|[-_/:+=@ ])", re.I)
 _OS_LITERAL = re.compile(

@@ -10,7 +10,7 @@ with other layouts pass an explicit ``actions`` mapping from ``uses:`` value to 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +29,6 @@ from buildonce.workflow.model import (
 )
 from buildonce.workflow.yamltree import Node, YamlSyntaxError, parse_yaml
 
-YAML_SUFFIXES = (".yml", ".yaml")
 CACHE_ACTIONS = {
     "actions/cache": CacheOp.RESTORE_AND_SAVE,
     "actions/cache/restore": CacheOp.RESTORE,
@@ -47,44 +46,6 @@ class SyntaxProblem:
     message: str
     line: int
     col: int
-
-
-def discover(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """The workflow and action files under ``paths``, sorted, without duplicates.
-
-    A file is taken as is; a folder holding ``.github`` or named ``.github`` contributes
-    ``workflows/*.y*ml`` and ``actions/**/action.y*ml``; any other folder every YAML file
-    below it.  Raises :class:`InputError` for a path that does not exist.
-    """
-    found: dict[Path, None] = {}
-    for raw in paths:
-        path = Path(raw)
-        if path.is_file():
-            found[path] = None
-            continue
-        if not path.is_dir():
-            raise InputError(
-                "no such file or folder",
-                where=str(path),
-                hint="give a workflow file or a folder such as .github/",
-            )
-        github = path if path.name == ".github" else path / ".github"
-        if github.is_dir():
-            workflows = github / "workflows"
-            if workflows.is_dir():
-                for f in sorted(workflows.iterdir()):
-                    if f.suffix in YAML_SUFFIXES and f.is_file():
-                        found[f] = None
-            actions = github / "actions"
-            if actions.is_dir():
-                for f in sorted(actions.rglob("action.y*ml")):
-                    if f.suffix in YAML_SUFFIXES:
-                        found[f] = None
-        else:
-            for f in sorted(path.rglob("*")):
-                if f.suffix in YAML_SUFFIXES and f.is_file():
-                    found[f] = None
-    return sorted(found)
 
 
 def _checkout_root(path: Path) -> Path | None:
@@ -111,6 +72,19 @@ class Loader:
 
     actions: Mapping[str, str | os.PathLike[str]] = field(default_factory=dict)
     _cache: dict[Path, Workflow | SyntaxProblem] = field(default_factory=dict)
+    #: file -> local actions and reusable workflows it pulled in (for the lint cache)
+    dependencies: dict[Path, set[Path]] = field(default_factory=dict)
+
+    def all_dependencies(self, path: Path) -> set[Path]:
+        """Every file whose content can change the analysis of ``path`` (transitively)."""
+        seen: set[Path] = set()
+        todo = list(self.dependencies.get(path, ()))
+        while todo:
+            dep = todo.pop()
+            if dep not in seen:
+                seen.add(dep)
+                todo.extend(self.dependencies.get(dep, ()))
+        return seen
 
     def resolve(self, ref: str, from_path: Path, *, workflow: bool = False) -> Path | None:
         """The file a local ``uses: ./…`` names, or ``None`` when it is not available."""
@@ -148,13 +122,15 @@ class Loader:
                         return candidate
         return None
 
-    def load(self, path: str | os.PathLike[str]) -> Workflow | SyntaxProblem:
+    def load(
+        self, path: str | os.PathLike[str], data: bytes | None = None
+    ) -> Workflow | SyntaxProblem:
         file = Path(path)
         cached = self._cache.get(file)
         if cached is not None:
             return cached
         try:
-            text = file.read_text(encoding="utf-8")
+            text = (data if data is not None else file.read_bytes()).decode("utf-8")
         except UnicodeDecodeError as exc:
             result: Workflow | SyntaxProblem = SyntaxProblem(
                 str(file), "", f"not UTF-8 text ({exc.reason} at byte {exc.start})", 1, 1
@@ -307,6 +283,7 @@ class _Builder:
         if job.uses and job.uses.startswith("./") and self.depth < _MAX_DEPTH:
             target = self.loader.resolve(job.uses, self.origin, workflow=True)
             if target is not None:
+                self.loader.dependencies.setdefault(self.origin, set()).add(target)
                 called = self.loader.load(target)
                 if isinstance(called, Workflow):
                     job.called = called
@@ -363,6 +340,7 @@ class _Builder:
         target = self.loader.resolve(step.uses or "", origin)
         if target is None:
             return []
+        self.loader.dependencies.setdefault(self.origin, set()).add(target)
         loaded = self.loader.load(target)
         if not isinstance(loaded, Workflow) or loaded.root is None or not loaded.root.is_mapping:
             return []

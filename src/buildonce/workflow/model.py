@@ -11,8 +11,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import TYPE_CHECKING
 
-from buildonce.workflow.yamltree import Node
+if TYPE_CHECKING:  # the YAML parser is imported only where files are parsed
+    from buildonce.workflow.yamltree import Node
 
 
 @dataclass(frozen=True, slots=True)
