@@ -219,6 +219,33 @@ def test_cli_prepare_builds_when_the_service_is_down(tmp_path: Path) -> None:
         assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"ACTIONS_RESULTS_URL": "results.example"}, "not an http(s) URL"),
+        ({"BUILDONCE_GHA_ATTEMPTS": "0"}, "BUILDONCE_GHA_ATTEMPTS='0' is not a number between 1"),
+        ({"BUILDONCE_GHA_MAX_RETRY_AFTER": "-5"}, "BUILDONCE_GHA_MAX_RETRY_AFTER"),
+    ],
+)
+def test_cli_bad_gha_settings_are_one_line_usage_errors(
+    *,
+    runner_env: CacheServer,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    env: dict[str, str],
+    message: str,
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    code = main(["restore", "--store", "gha:", "--key", "k", str(tmp_path / "bin")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1
+    assert message in err
+    assert runner_env.requests == []
+
+
 def test_cli_without_runtime_token_is_a_one_line_usage_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
