@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import subprocess
 import sys
@@ -62,15 +63,6 @@ def _publish(store: GhaStore, tmp_path: Path, key: str, data: bytes, kind: str =
     assert sum(moved) == len(data)
 
 
-class _Sink:
-    def __init__(self) -> None:
-        self.data = bytearray()
-
-    def write(self, b: bytes) -> int:
-        self.data += b
-        return len(b)
-
-
 def test_publish_lookup_download_round_trip(store: GhaStore, tmp_path: Path) -> None:
     data = os.urandom(20_000)
     _publish(store, tmp_path, "Linux-app-1", data)
@@ -78,9 +70,27 @@ def test_publish_lookup_download_round_trip(store: GhaStore, tmp_path: Path) -> 
     assert record is not None
     assert record.sha256 == hashlib.sha256(data).hexdigest()
     assert record.origin_job == "build-artifact"
-    sink = _Sink()
-    store.download(record, sink, lambda _n: None)  # type: ignore[arg-type]
-    assert bytes(sink.data) == data
+    sink = io.BytesIO()
+    store.download(record, sink, lambda _n: None)
+    assert sink.getvalue() == data
+
+
+def test_expired_urls_are_refreshed_for_lookup_and_download(
+    store: GhaStore, server: CacheServer, tmp_path: Path
+) -> None:
+    data = os.urandom(10_000)
+    _publish(store, tmp_path, "k-exp", data)
+    server.expire_next = 1  # the URL handed out for the header probe is already stale
+    record = store.lookup(Lookup(("k-exp",), ("r",), exact=True))
+    assert record is not None
+    assert server.calls("GetCacheEntryDownloadURL") == 2
+    # The URL kept for the download goes stale too (a long build ran in between).
+    url, offset = store._located[record.entry_id]
+    store._located[record.entry_id] = (url.replace("sig=", "sig=0"), offset)
+    sink = io.BytesIO(b"prefix")
+    sink.seek(0, io.SEEK_END)
+    store.download(record, sink, lambda _n: None)
+    assert sink.getvalue() == b"prefix" + data
 
 
 def test_second_publish_reports_the_existing_entry(store: GhaStore, tmp_path: Path) -> None:

@@ -492,13 +492,20 @@ class GhaStore:
         if not request.keys:
             return None
         try:
-            location = self._service.get_download_url(
-                request.keys[0], list(request.keys[1:]), STORE_VERSION
-            )
-        except ServiceUnavailableError as exc:
+            try:
+                return self._lookup_once(request)
+            except SignedUrlError:
+                # The header probe hit an expired URL: one fresh URL, then give up.
+                return self._lookup_once(request)
+        except (ServiceUnavailableError, SignedUrlError) as exc:
             # An outage must cost a rebuild, never the job: report it and answer "miss".
             self._warn(f"{exc}; treating it as a cache miss")
             return None
+
+    def _lookup_once(self, request: Lookup) -> EntryRecord | None:
+        location = self._service.get_download_url(
+            request.keys[0], list(request.keys[1:]), STORE_VERSION
+        )
         if location is None:
             return None
         if request.exact and location.matched_key not in request.keys:
@@ -511,14 +518,32 @@ class GhaStore:
         self._located[record.entry_id] = (location.url, offset)
         return record
 
-    def download(self, record: EntryRecord, sink: BinaryIO, progress: Progress) -> None:
+    def _locate(self, record: EntryRecord) -> tuple[str, int]:
         located = self._located.get(record.entry_id)
         if located is None:
             found = self.lookup(Lookup(keys=(record.key,), scopes=(record.scope,), exact=True))
             located = self._located.get(found.entry_id) if found is not None else None
             if located is None:
                 raise EntryNotFoundError(f"entry {record.key!r} is gone", where=self.url)
-        url, offset = located
+        return located
+
+    def download(self, record: EntryRecord, sink: BinaryIO, progress: Progress) -> None:
+        start = sink.tell() if sink.seekable() else None
+        try:
+            self._download_once(record, sink, progress)
+        except SignedUrlError as exc:
+            # Signed URLs are short-lived and a build may outlast one: fetch a fresh URL and
+            # start over, if what was already written can be taken back.
+            if start is None:
+                raise
+            self._warn(f"{exc}; requesting a fresh download URL")
+            sink.seek(start)
+            sink.truncate()
+            self._located.pop(record.entry_id, None)
+            self._download_once(record, sink, progress)
+
+    def _download_once(self, record: EntryRecord, sink: BinaryIO, progress: Progress) -> None:
+        url, offset = self._locate(record)
         blob = self._blob(url)
         if record.size == 0:
             return
