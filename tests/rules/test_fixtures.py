@@ -41,3 +41,13 @@ def test_rule_module_documents_itself(rule_id: str) -> None:
     assert module.replace("_", "-") == rule_id
     assert rule.doc.lstrip().startswith(rule_id + ":")
     assert "Fix" in rule.doc or "fix" in rule.doc
+
+
+def test_docs_rules_md_is_generated_from_the_docstrings() -> None:
+    from buildonce.rules import rules_markdown
+
+    docs = Path(__file__).resolve().parents[2] / "docs" / "rules.md"
+    assert docs.read_text(encoding="utf-8") == rules_markdown(), (
+        "regenerate: python -c 'from buildonce.rules import rules_markdown; "
+        'open("docs/rules.md", "w").write(rules_markdown())\''
+    )

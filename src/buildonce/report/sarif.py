@@ -1,6 +1,6 @@
 """SARIF 2.1.0 for GitHub code scanning and other SARIF viewers.
 
-Every rule appears in ``tool.driver.rules`` (with its help text and URI) and results point
+Every rule appears in ``tool.driver.rules`` (with its docstring as help text) and results point
 to it by ``ruleIndex``; severities map to SARIF levels one to one (error, warning, note).
 ``partialFingerprints`` lets code scanning follow a finding when lines move.
 """
@@ -40,7 +40,6 @@ def render(findings: Sequence[Finding], files: Sequence[str]) -> str:
                 "shortDescription": {"text": rule.summary},
                 "fullDescription": {"text": rule.doc.strip().split("\n\n", 1)[0]},
                 "help": {"text": rule.doc.strip(), "markdown": rule.doc.strip()},
-                "helpUri": rule.help_uri,
                 "defaultConfiguration": {"level": rule.severity.value},
             }
         )
@@ -90,7 +89,6 @@ def render(findings: Sequence[Finding], files: Sequence[str]) -> str:
                     "driver": {
                         "name": "buildonce",
                         "version": __version__,
-                        "informationUri": "https://buildonce.dev/",
                         "rules": rules,
                     }
                 },

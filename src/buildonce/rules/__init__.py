@@ -36,10 +36,6 @@ class Rule:
     check: Callable[[RuleContext], Iterator[Finding]]
     doc: str
 
-    @property
-    def help_uri(self) -> str:
-        return f"https://buildonce.dev/rules/#{self.id}"
-
 
 def _rule(module: ModuleType) -> Rule:
     return Rule(module.ID, module.SUMMARY, module.SEVERITY, module.check, module.__doc__ or "")
@@ -68,3 +64,23 @@ RULES: dict[str, Rule] = {
 }
 
 __all__ = ["RULES", "Finding", "Rule", "RuleContext", "Severity"]
+
+
+def rules_markdown() -> str:
+    """docs/rules.md: every rule's summary, default level and docstring."""
+    out = [
+        "# buildonce lint rules",
+        "",
+        "Generated from the rule modules' docstrings (`buildonce.rules.rules_markdown()`);",
+        "a test keeps this file in sync.  Silence one finding with",
+        "`# buildonce: ignore[RULE] reason` on its line (or alone on the line above); configure",
+        "levels in `[tool.buildonce.rules.<id>]` (see docs/lint.md).",
+        "",
+        "| rule | default level | checks |",
+        "|---|---|---|",
+    ]
+    out += [f"| [`{r.id}`](#{r.id}) | {r.severity.value} | {r.summary} |" for r in RULES.values()]
+    for rule in RULES.values():
+        head, _, body = rule.doc.strip().partition("\n")
+        out += ["", f"## {rule.id}", "", f"*{head.split(':', 1)[1].strip()}*", "", body.strip()]
+    return "\n".join(out) + "\n"
