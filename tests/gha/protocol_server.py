@@ -12,7 +12,8 @@ buildonce's client, so the tests check the client against the spec:
   entries are invisible.
 * CreateCacheEntry reserves (key, version) in the writable scope: 409 if it exists or is
   being uploaded.  FinalizeCacheEntryUpload checks the committed blob's size.
-* Blob endpoint ``/blob/<name>?se=<expiry>&sig=<hmac>`` with Azure block-blob semantics:
+* Blob endpoint ``/<account>/<container>/<name>?se=<expiry>&sig=<hmac>`` (Azure's path-style
+  layout, as Azurite serves it) with block-blob semantics:
   ``Put Block`` (``comp=block&blockid=``), ``Put Block List`` (``comp=blocklist``),
   ``Put Blob`` (``x-ms-blob-type: BlockBlob``), ``Get Blob`` with ``x-ms-range``/``Range``.
   An expired or forged signature gets Azure's 403 ``AuthenticationFailed``.
@@ -37,6 +38,8 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 SERVICE_PREFIX = "/twirp/github.actions.results.api.v1.CacheService/"
+#: Path-style blob URLs (account, container, blob), so the Azure SDK parses them as Azurite's.
+BLOB_PREFIX = "/actionscache/caches/"
 READ, WRITE = 1, 2
 
 
@@ -170,7 +173,7 @@ class CacheServer:
             ttl = -5.0
         expiry = str(int(time.time() + (self.url_ttl if ttl is None else ttl)))
         sig = hmac.new(self._secret, f"{blob}|{expiry}".encode(), hashlib.sha256).hexdigest()
-        return f"{self.base_url}/blob/{blob}?se={expiry}&sig={sig}&sp=rcw"
+        return f"{self.base_url}{BLOB_PREFIX}{blob}?se={expiry}&sig={sig}&sp=rcw"
 
     def check_signature(self, blob: str, query: dict[str, list[str]]) -> str | None:
         expiry = (query.get("se") or [""])[0]
@@ -282,7 +285,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if body and self.command != "HEAD":
             link = self.server.state.link
-            if link.rate > 0 and self.path.startswith("/blob/"):
+            if link.rate > 0 and self.path.startswith(BLOB_PREFIX):
                 view = memoryview(body)
                 for start in range(0, len(view), 1 << 20):
                     link.consume(len(view[start : start + (1 << 20)]))
@@ -354,7 +357,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _blob_target(self) -> tuple[str, dict[str, list[str]]] | None:
         parts = urlsplit(self.path)
-        match = re.fullmatch(r"/blob/([\w.-]+)", parts.path)
+        match = re.fullmatch(re.escape(BLOB_PREFIX) + r"([\w.-]+)", parts.path)
         if not match:
             self._reply(404, _xml_error("ResourceNotFound", "no such path"))
             return None
