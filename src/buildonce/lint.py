@@ -6,6 +6,7 @@ severity and the exit status live here, so every rule behaves the same way.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
@@ -145,6 +146,17 @@ class Linter:
         return self._loader
 
     def lint_paths(self, paths: Iterable[str | os.PathLike[str]]) -> LintResult:
+        # The run allocates many small, short-lived, acyclic objects; the cyclic collector
+        # would scan them again and again (a third of the run time on the shared corpus).
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._lint_paths(paths)
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    def _lint_paths(self, paths: Iterable[str | os.PathLike[str]]) -> LintResult:
         result = LintResult()
         for file in discover(paths):
             result.files.append(str(file))

@@ -10,9 +10,13 @@ does not parse (unknown function, wrong number of arguments, unclosed ``${{``).
 
 from __future__ import annotations
 
+import re
+
 from buildonce.rules.base import Findings, RuleContext, Severity
 from buildonce.workflow import expressions as ex
 from buildonce.workflow.model import Location
+
+_PLAIN_PATH = re.compile(r"[A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*|\.\*)*\Z")
 
 ID = "invalid-workflow"
 SUMMARY = "the file is a well-formed workflow or action and its expressions parse"
@@ -44,7 +48,8 @@ def check(ctx: RuleContext) -> Findings:
             continue
         try:
             for part in ex.split_template(node.text):
-                if part.expression is not None:
+                # Most expressions are plain context paths; those always parse.
+                if part.expression is not None and not _PLAIN_PATH.match(part.expression):
                     ex.parse(part.expression)
         except ex.ExpressionError as exc:
             yield ctx.finding(

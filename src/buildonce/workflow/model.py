@@ -217,6 +217,8 @@ def find_go_build(script: str) -> tuple[str, int] | None:
     ``go install tool@version`` installs a tool, and ``go build ./...`` only compiles, so
     neither counts.
     """
+    if "go" not in script or ("build" not in script and "install" not in script):
+        return None  # most scripts: skip the regex
     for match in _GO_BUILD.finditer(script):
         line_start = script.rfind("\n", 0, match.start()) + 1
         prefix = script[line_start : match.start()].strip()
@@ -257,4 +259,11 @@ def bin_token(text: str) -> bool:
 
 def is_smoke_script(script: str) -> bool:
     """Whether a script runs a binary by path with ``--version`` (or ``version``, ``--help``)."""
+    if (
+        "version" not in script
+        and "help" not in script
+        and " -v" not in script
+        and " -h" not in script
+    ):
+        return False
     return _SMOKE.search(script) is not None
