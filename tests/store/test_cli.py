@@ -243,3 +243,38 @@ def test_help_texts_exist(capsys: pytest.CaptureFixture[str]) -> None:
     text = " ".join(capsys.readouterr().out.split())
     assert "first writer wins" in text
     assert "cache-hit is 'true' only for an exact match" in text
+
+
+def test_progress_bar_on_a_terminal_and_periodic_lines_in_ci(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import io
+
+    from buildonce.cli import store as cli_store
+
+    clock = iter(float(t) for t in range(0, 1000))
+    monkeypatch.setattr(cli_store.time, "monotonic", lambda: next(clock))
+    tty = io.StringIO()
+    bar = cli_store._Progress("restore", 100, tty, tty=True)
+    for _ in range(4):
+        bar(25)
+    text = tty.getvalue()
+    assert text.startswith("\rrestore: [")
+    assert "100%" in text
+    assert text.endswith("\n")  # the finished bar ends its line
+
+    log = io.StringIO()
+    line = cli_store._Progress("save", 10**6, log, tty=False)
+    for _ in range(30):
+        line(10**4)  # one call per (fake) second
+    lines = log.getvalue().splitlines()
+    assert 2 <= len(lines) <= 4  # every 10 s, not every call
+    assert all(ln.startswith("save: ") and "\r" not in ln for ln in lines)
+
+
+def test_quiet_when_neither_terminal_nor_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    from buildonce.cli import store as cli_store
+
+    monkeypatch.delenv("CI", raising=False)
+    factory = cli_store.progress_factory()
+    assert not isinstance(factory("save", 10), cli_store._Progress)

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.slow
 
 class TestS3Store(StoreContract):
     # Each process pays ~0.5 s importing boto3 on two shared cores; the 8-saver race is
-    # covered by the thread test, which uses separate clients.
+    # covered by the thread test (8 savers, concurrent conditional PUTs).
     process_savers = 4
 
     @pytest.fixture

@@ -36,8 +36,10 @@ from buildonce.store.base import Progress
 
 CHUNK = 1 << 20
 BLOCK = 512
-#: zstd level 3 with all cores: ~400 MiB/s on two cores, ratio ~1.8 on Go binaries (engines.md §3).
-ZSTD_LEVEL = 3
+#: zstd level 1 with all cores: 540 MiB/s on two cores against ~400 for level 3, for a ratio of
+#: 1.75 instead of 1.83 on real Go binaries (engines.md §3).  On a loaded two-core runner level
+#: 3 took longer to compress than the upload it saved (benchmarks/store_bench.py).
+ZSTD_LEVEL = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +222,153 @@ def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
+REGULAR = (tarfile.REGTYPE, tarfile.AREGTYPE)
+
+
+@dataclass(frozen=True, slots=True)
+class _Member:
+    name: str
+    type: bytes
+    mode: int
+    mtime: int
+    size: int
+    linkname: str
+
+
+def _corrupt(message: str) -> IntegrityError:
+    return IntegrityError(
+        message, hint="the entry is corrupt; it is quarantined and treated as a miss"
+    )
+
+
+def _parse_pax(data: bytes) -> dict[str, str]:
+    """pax extended header records: ``"<len> <key>=<value>\n"``."""
+    result: dict[str, str] = {}
+    pos = 0
+    while pos < len(data):
+        space = data.find(b" ", pos)
+        if space < 0:
+            raise _corrupt("malformed pax header")
+        try:
+            length = int(data[pos:space])
+        except ValueError:
+            raise _corrupt("malformed pax header length") from None
+        record = data[space + 1 : pos + length]
+        if length <= 0 or not record.endswith(b"\n") or b"=" not in record:
+            raise _corrupt("malformed pax record")
+        key, _, value = record[:-1].partition(b"=")
+        result[key.decode("utf-8", "surrogateescape")] = value.decode("utf-8", "surrogateescape")
+        pos += length
+    return result
+
+
+class _TarReader:
+    """A minimal pax/ustar reader for the archives :func:`pack` writes.
+
+    Why not :mod:`tarfile`: its stream mode copies member data through small Python reads
+    (about 200 MB/s here), and it has no way to copy a member with ``copy_file_range`` while
+    another thread verifies the archive.  Anything unusual is refused, not interpreted.
+    """
+
+    def __init__(self, raw: Any, fd: int | None, progress: Progress) -> None:
+        self.raw = raw
+        self.fd = fd  # set when raw is a regular file: members are copied in the kernel
+        self.pos = 0
+        self.progress = progress
+
+    def _read(self, n: int) -> bytes:
+        parts = []
+        need = n
+        while need > 0:
+            chunk = self.raw.read(need)
+            if not chunk:
+                raise _corrupt("the archive ends early")
+            parts.append(chunk)
+            need -= len(chunk)
+        self.pos += n
+        if self.fd is not None:
+            self.progress(n)
+        return b"".join(parts) if len(parts) != 1 else parts[0]
+
+    def members(self) -> Any:
+        pax: dict[str, str] = {}
+        while True:
+            block = self._read(BLOCK)
+            if block == b"\0" * BLOCK:
+                return
+            try:
+                info = tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
+            except tarfile.HeaderError as exc:
+                raise _corrupt(f"bad tar header ({exc})") from exc
+            padded = info.size + (-info.size % BLOCK)
+            if info.type in (tarfile.XHDTYPE, tarfile.XGLTYPE):
+                data = self._read(padded)[: info.size]
+                if info.type == tarfile.XHDTYPE:
+                    pax = _parse_pax(data)
+                continue
+            try:
+                size = int(pax.get("size", info.size))
+                mtime = int(float(pax.get("mtime", info.mtime)))
+            except ValueError:
+                raise _corrupt("bad size or mtime in a pax header") from None
+            member = _Member(
+                pax.get("path", info.name),
+                info.type,
+                info.mode,
+                mtime,
+                size,
+                pax.get("linkpath", info.linkname),
+            )
+            pax = {}
+            yield member
+            if member.type not in REGULAR:
+                self.skip(size + (-size % BLOCK))
+
+    def skip(self, n: int) -> None:
+        if self.fd is not None:
+            self.pos += n
+            self.raw.seek(self.pos)
+            return
+        while n > 0:
+            n -= len(self._read(min(CHUNK, n)))
+
+    def copy_to(self, out_fd: int, size: int) -> None:
+        """Copy ``size`` data bytes (and skip the padding) into ``out_fd``."""
+        if self.fd is not None:
+            done = 0
+            copy = getattr(os, "copy_file_range", None)
+            while done < size:
+                n = 0
+                if copy is not None:
+                    try:
+                        n = copy(self.fd, out_fd, size - done, self.pos + done)
+                    except OSError:
+                        copy = None
+                if copy is None:
+                    data = os.pread(self.fd, min(CHUNK, size - done), self.pos + done)
+                    n = os.write(out_fd, data) if data else 0
+                if n <= 0:
+                    raise _corrupt("the archive ends inside a file")
+                done += n
+                self.progress(n)
+            self.skip(size + (-size % BLOCK))
+            return
+        remaining = size
+        while remaining > 0:
+            chunk = self._read(min(CHUNK, remaining))
+            _write_all(out_fd, chunk)
+            remaining -= len(chunk)
+        pad = -size % BLOCK
+        if pad:
+            self._read(pad)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def unpack(
     source: BinaryIO,
     dest: Path,
@@ -245,63 +394,108 @@ def unpack(
             read_across_frames=True,
             closefd=False,
         )
+    elif compression != "none":
+        raise _corrupt(f"unknown compression {compression!r}")
+    try:
+        _extract(_TarReader(reader, None, progress), dest, count)
+        hashing.drain()
+    except (UnsafeArchiveError, IntegrityError):
+        raise
+    except (EOFError, ValueError, _zstd_error()) as exc:
+        raise _corrupt(f"the archive is unreadable ({type(exc).__name__}: {exc})") from exc
+    return Unpacked(hashing.digest.hexdigest(), hashing.size)
+
+
+def unpack_file(path: Path, dest: Path, *, count: int, progress: Progress) -> Unpacked:
+    """:func:`unpack` for an uncompressed archive on local disk, at copy speed.
+
+    One thread hashes the whole file while this one copies members with
+    ``copy_file_range``; both finish before the caller compares and renames, so the
+    "verify before anything lands" rule holds while the two passes overlap.
+    """
+    import threading
+
+    digest: dict[str, Any] = {}
+
+    def hash_file() -> None:
+        try:
+            with open(path, "rb") as fh:
+                digest["sha"] = hashlib.file_digest(fh, "sha256").hexdigest()
+                digest["size"] = fh.tell()
+        except OSError as exc:
+            digest["error"] = exc
+
+    hasher = threading.Thread(target=hash_file, name="buildonce-verify")
+    hasher.start()
+    try:
+        with open(path, "rb", buffering=0) as raw:
+            _extract(_TarReader(raw, raw.fileno(), progress), dest, count)
+    finally:
+        hasher.join()
+    if "error" in digest:
+        raise _corrupt(f"cannot read the archive ({digest['error']})")
+    return Unpacked(digest["sha"], digest["size"])
+
+
+def _extract(tar: _TarReader, dest: Path, count: int) -> None:
     real_dest = os.path.realpath(dest)
     seen: set[str] = set()
     dir_modes: list[tuple[str, int, int]] = []
-    try:
-        with tarfile.open(fileobj=reader, mode="r|", bufsize=CHUNK) as tar:
-            for member in tar:
-                parts = _check_name(member.name, count)
-                rel = "/".join(parts)
-                if rel in seen:
-                    raise _unsafe("duplicate member", member.name)
-                seen.add(rel)
-                target = os.path.join(real_dest, *parts)
-                parent = os.path.dirname(target)
-                if not _inside(os.path.realpath(parent), real_dest):
-                    raise _unsafe("member would be written through a link", member.name)
-                if member.isdir():
-                    os.makedirs(target, mode=0o700, exist_ok=True)
-                    if os.path.islink(target) or not os.path.isdir(target):
-                        raise _unsafe("directory collides with another member", member.name)
-                    dir_modes.append((target, member.mode & 0o777, int(member.mtime)))
-                elif member.isreg():
-                    os.makedirs(parent, mode=0o700, exist_ok=True)
-                    _write_member(tar, member, target)
-                elif member.issym():
-                    link = member.linkname
-                    member_root = os.path.join(real_dest, parts[0])
-                    resolved = os.path.normpath(os.path.join(parent, link))
-                    if os.path.isabs(link) or not _inside(resolved, member_root):
-                        raise _unsafe(f"link to {link!r} points outside its directory", member.name)
-                    if len(parts) == 1:
-                        raise _unsafe("a saved path cannot be a link", member.name)
-                    os.makedirs(parent, mode=0o700, exist_ok=True)
-                    os.symlink(link, target)
-                elif member.islnk():
-                    raise _unsafe("hard links are not allowed", member.name)
-                else:
-                    raise _unsafe("device files and FIFOs are not allowed", member.name)
-        hashing.drain()
-    except UnsafeArchiveError:
-        raise
-    except (tarfile.TarError, EOFError, ValueError, OSError, _zstd_error()) as exc:
-        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EACCES, errno.EROFS):
-            raise
-        raise IntegrityError(
-            f"the archive is unreadable ({type(exc).__name__}: {exc})",
-            hint="the entry is corrupt; it is quarantined and treated as a miss",
-        ) from exc
+    for member in tar.members():
+        parts = _check_name(member.name, count)
+        rel = "/".join(parts)
+        if rel in seen:
+            raise _unsafe("duplicate member", member.name)
+        seen.add(rel)
+        target = os.path.join(real_dest, *parts)
+        parent = os.path.dirname(target)
+        if not _inside(os.path.realpath(parent), real_dest):
+            raise _unsafe("member would be written through a link", member.name)
+        if member.type == tarfile.DIRTYPE:
+            os.makedirs(target, mode=0o700, exist_ok=True)
+            if os.path.islink(target) or not os.path.isdir(target):
+                raise _unsafe("directory collides with another member", member.name)
+            dir_modes.append((target, member.mode & 0o777, member.mtime))
+        elif member.type in REGULAR:
+            os.makedirs(parent, mode=0o700, exist_ok=True)
+            # O_EXCL + O_NOFOLLOW: never follow or overwrite what an earlier member placed.
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+            try:
+                fd = os.open(target, flags, 0o600)
+            except FileExistsError:
+                raise _unsafe("member collides with another member", member.name) from None
+            try:
+                tar.copy_to(fd, member.size)
+            finally:
+                os.close(fd)
+            # Permission bits only: no setuid/setgid/sticky from an archive.
+            os.chmod(target, member.mode & 0o777)
+            os.utime(target, (member.mtime, member.mtime))
+        elif member.type == tarfile.SYMTYPE:
+            link = member.linkname
+            member_root = os.path.join(real_dest, parts[0])
+            resolved = os.path.normpath(os.path.join(parent, link))
+            if os.path.isabs(link) or not _inside(resolved, member_root):
+                raise _unsafe(f"link to {link!r} points outside its directory", member.name)
+            if len(parts) == 1:
+                raise _unsafe("a saved path cannot be a link", member.name)
+            os.makedirs(parent, mode=0o700, exist_ok=True)
+            os.symlink(link, target)
+        elif member.type == tarfile.LNKTYPE:
+            raise _unsafe("hard links are not allowed", member.name)
+        elif member.type in (tarfile.CHRTYPE, tarfile.BLKTYPE, tarfile.FIFOTYPE):
+            raise _unsafe("device files and FIFOs are not allowed", member.name)
+        else:
+            raise _unsafe(f"unsupported tar member type {member.type!r}", member.name)
     for missing in range(count):
         if str(missing) not in seen:
-            raise IntegrityError(f"the archive lacks saved path #{missing}")
+            raise _corrupt(f"the archive lacks saved path #{missing}")
     # Directory modes last and deepest first: a read-only directory (GOMODCACHE makes them)
     # must not block writing its own children.
     for target, mode, mtime in sorted(dir_modes, key=lambda t: t[0].count(os.sep), reverse=True):
         # Owner read+execute at least, or the restored tree could not even be listed.
         os.chmod(target, mode | 0o500)
         os.utime(target, (mtime, mtime))
-    return Unpacked(hashing.digest.hexdigest(), hashing.size)
 
 
 def _zstd_error() -> type[Exception]:
@@ -311,25 +505,6 @@ def _zstd_error() -> type[Exception]:
         return ValueError
     error: type[Exception] = zstandard.ZstdError
     return error
-
-
-def _write_member(tar: tarfile.TarFile, member: tarfile.TarInfo, target: str) -> None:
-    extracted = tar.extractfile(member)
-    if extracted is None:  # pragma: no cover - regular members always have a file object
-        raise IntegrityError("member has no data", where=member.name)
-    # O_EXCL: never follow or overwrite something an earlier member placed there.
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
-    with os.fdopen(fd, "wb") as out, extracted:
-        remaining = member.size
-        while remaining > 0:
-            chunk = extracted.read(min(CHUNK, remaining))
-            if not chunk:
-                raise IntegrityError("archive ends inside a file", where=member.name)
-            out.write(chunk)
-            remaining -= len(chunk)
-    # Keep permission bits only: no setuid/setgid/sticky from an archive.
-    os.chmod(target, member.mode & 0o777)
-    os.utime(target, (member.mtime, member.mtime))
 
 
 def _force_remove(path: Path) -> None:

@@ -366,18 +366,24 @@ def restore(
 def _fetch_verified(
     store: Store, record: EntryRecord, dests: Sequence[Path], progress: ProgressFactory
 ) -> None:
-    scratch = archive.scratch_dir_for(dests[0])
+    try:
+        scratch = archive.scratch_dir_for(dests[0])
+    except OSError as exc:
+        raise InputError(
+            f"cannot write next to the destination ({exc.strerror})", where=str(dests[0])
+        ) from exc
     try:
         tick = progress("restore", record.size)
+        blob_path = getattr(store, "blob_path", None)
         opener = getattr(store, "open_blob", None)
-        if callable(opener):
+        if callable(blob_path) and record.compression == "none":
+            got = archive.unpack_file(
+                blob_path(record.blob), scratch, count=len(dests), progress=tick
+            )
+        elif callable(opener):
             with opener(record.blob) as source:
                 got = archive.unpack(
-                    source,
-                    scratch,
-                    count=len(dests),
-                    compression=record.compression,
-                    progress=tick,
+                    source, scratch, count=len(dests), compression=record.compression, progress=tick
                 )
         else:
             with tempfile.TemporaryFile() as buffer:
@@ -398,6 +404,11 @@ def _fetch_verified(
             )
         for index, dest in enumerate(dests):
             archive.place(scratch / str(index), dest)
+    except OSError as exc:
+        raise InputError(
+            f"cannot restore into the destination ({exc.strerror or exc})",
+            where=str(getattr(exc, "filename", None) or dests[0]),
+        ) from exc
     finally:
         archive.remove_tree(scratch)
 

@@ -137,6 +137,13 @@ class LocalStore(ObjectStore):
         except FileNotFoundError as exc:
             raise StoreError("the entry's content is missing", where=str(self._path(name))) from exc
 
+    def blob_path(self, name: str) -> Path:
+        """Local fast path: restore copies members straight out of the stored archive."""
+        path = self._path(name)
+        if not path.is_file():
+            raise StoreError("the entry's content is missing", where=str(path))
+        return path
+
     def open_blob(self, name: str) -> BinaryIO:
         """Local fast path: read the archive in place instead of copying it first."""
         try:
