@@ -22,8 +22,9 @@ _TABLES = {
     "runs": "SELECT run_id, attempt, run_number, status, conclusion, latest, run_started_at,"
     " head_branch, pr_numbers FROM runs ORDER BY run_id, attempt",
     "run_sync": "SELECT run_id, updated_at, jobs_synced FROM run_sync ORDER BY run_id",
-    "jobs": "SELECT job_id, run_id, attempt, name, ci_status, duration_s, queue_s, cache_hit,"
-    " rebuilt, smoke_ran, steps FROM jobs ORDER BY job_id",
+    "jobs": "SELECT j.job_id, run_id, attempt, name, ci_status, duration_s, queue_s, cache_hit,"
+    " rebuilt, smoke_ran, s.steps FROM jobs j LEFT JOIN job_steps s ON s.job_id = j.job_id"
+    " ORDER BY j.job_id",
     "cache_entries": "SELECT cache_id, ref, key, size_bytes FROM cache_entries ORDER BY cache_id",
     "links": "SELECT job_id, cache_id, relation FROM job_cache_links"
     " ORDER BY job_id, cache_id, relation",

@@ -200,6 +200,7 @@ class SyntheticGitHub:
             self.switch_at = self.runs // 2
         self._prefix = f"/repos/{self.owner_repo}/actions"
         self._bodies: dict[int, bytes] = {}
+        self._runs_cache: dict[int, dict[str, Any]] = {}
 
     # -- run model ----------------------------------------------------------------------
     def run_id(self, index: int) -> int:
@@ -213,6 +214,8 @@ class SyntheticGitHub:
         return index >= self.switch_at
 
     def run(self, index: int, attempt: int | None = None) -> dict[str, Any]:
+        if attempt is None and index in self._runs_cache:
+            return self._runs_cache[index]
         latest = self.attempts(index)
         attempt = attempt or latest
         created = self.start + index * 3600.0
@@ -418,11 +421,13 @@ class SyntheticGitHub:
         return entries
 
     def warm(self) -> None:
-        """Generate every jobs body up front, so serving is a lookup (benchmarks)."""
+        """Generate every run and jobs body up front, so serving is a lookup (benchmarks)."""
         for index in range(self.runs):
+            jobs = self.jobs(index)
             self._bodies[index] = json.dumps(
-                {"total_count": -1, "jobs": self.jobs(index)}, separators=(",", ":")
+                {"total_count": len(jobs), "jobs": jobs}, separators=(",", ":")
             ).encode()
+            self._runs_cache[index] = self.run(index)
 
     # -- routing ------------------------------------------------------------------------
     def __call__(

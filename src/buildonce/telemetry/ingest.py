@@ -39,6 +39,7 @@ from buildonce.telemetry.records import (
 )
 from buildonce.telemetry.timestamps import parse_time
 
+_compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 #: Runs committed per transaction in the jobs phase: small enough that a kill loses little.
 JOBS_BATCH = 25
@@ -331,17 +332,21 @@ class _Fetched:
 def _commit_jobs(db: Database, repo: str, batch: Iterable[_Fetched]) -> None:
     with db.transaction():
         rows: list[tuple[Any, ...]] = []
+        steps: list[tuple[Any, ...]] = []
         done: list[tuple[Any, ...]] = []
         for fetched in batch:
             if fetched.refreshed is not None:
                 _upsert_run(db, repo, fetched.refreshed, latest=True)
             for run in fetched.earlier_attempts:
                 _upsert_run(db, repo, run, latest=False)
-            rows.extend(_job_row(repo, job) for job in fetched.jobs)
+            for job in fetched.jobs:
+                rows.append(_job_row(repo, job))
+                steps.append((repo, job.job_id, steps_to_text(job.steps)))
             if fetched.completed:
                 # An in-progress run stays pending so the next ingest picks up its end.
                 done.append((repo, fetched.run_id))
         db.executemany(_UPSERT_JOB, rows)
+        db.executemany(_UPSERT_STEPS, steps)
         db.executemany("UPDATE run_sync SET jobs_synced = 1 WHERE repo = ? AND run_id = ?", done)
 
 
@@ -368,7 +373,6 @@ _JOB_COLUMNS = (
     "uses_binary",
     "runner_name",
     "labels",
-    "steps",
 )
 
 
@@ -381,6 +385,7 @@ def _upsert_sql(table: str, columns: tuple[str, ...], key: tuple[str, ...]) -> s
 
 
 _UPSERT_JOB = _upsert_sql("jobs", _JOB_COLUMNS, ("repo", "job_id"))
+_UPSERT_STEPS = _upsert_sql("job_steps", ("repo", "job_id", "steps"), ("repo", "job_id"))
 
 
 def _job_row(repo: str, job: JobRecord) -> tuple[Any, ...]:
@@ -406,8 +411,7 @@ def _job_row(repo: str, job: JobRecord) -> tuple[Any, ...]:
         int(job.smoke_ran),
         int(job.uses_binary),
         job.runner_name,
-        json.dumps(list(job.labels)),
-        steps_to_text(job.steps),
+        _compact(list(job.labels)),
     )
 
 

@@ -63,9 +63,11 @@ def load_timeline(db: Database, repo: str, run_id: int, attempt: int | None = No
     jobs = tuple(
         TimelineJob(name, status, c, s, e, hit, rebuilt, steps_from_text(steps))
         for name, status, c, s, e, hit, rebuilt, steps in db.query(
-            "SELECT name, ci_status, created_at, started_at, completed_at, cache_hit, rebuilt,"
-            " steps FROM jobs WHERE repo = ? AND run_id = ? AND attempt = ?"
-            " ORDER BY started_at, name",
+            "SELECT j.name, j.ci_status, j.created_at, j.started_at, j.completed_at,"
+            " j.cache_hit, j.rebuilt, s.steps FROM jobs j LEFT JOIN job_steps s"
+            " ON s.repo = j.repo AND s.job_id = j.job_id"
+            " WHERE j.repo = ? AND j.run_id = ? AND j.attempt = ?"
+            " ORDER BY j.started_at, j.name",
             (repo, run_id, chosen),
         )
     )

@@ -24,7 +24,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 from buildonce.errors import ConfigError
 from buildonce.model import CIJob, JobEvent, JobStatus
@@ -34,6 +35,7 @@ _MATRIX_SUFFIX = re.compile(r"\s+\([^()]*\)$")
 _RAN = frozenset({"success", "failure", "cancelled", "timed_out", "neutral"})
 _FAILED = frozenset({"failure", "cancelled", "timed_out"})
 _JOB_ID_CHARS = re.compile(r"[^A-Za-z0-9_-]+")
+_BINARY_KINDS = frozenset({"restore", "compile", "smoke"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +95,9 @@ class StepPatterns:
 DEFAULT_PATTERNS = StepPatterns()
 
 
-@dataclass(frozen=True, slots=True)
-class StepRecord:
+class StepRecord(NamedTuple):
+    """One step.  A NamedTuple, not a dataclass: an ingest builds millions of them."""
+
     name: str
     status: str
     conclusion: str | None
@@ -107,14 +110,7 @@ class StepRecord:
         return self.conclusion in _RAN or (self.status == "in_progress")
 
     def to_json(self) -> list[Any]:
-        return [
-            self.name,
-            self.status,
-            self.conclusion,
-            self.number,
-            self.started_at,
-            self.completed_at,
-        ]
+        return list(self)
 
     @classmethod
     def from_json(cls, row: Sequence[Any]) -> StepRecord:
@@ -193,6 +189,7 @@ def ci_status(status: str | None, conclusion: str | None) -> JobStatus:
     return JobStatus.FAILURE  # failure, cancelled, timed_out, startup_failure, stale
 
 
+@lru_cache(maxsize=4096)
 def base_job_name(name: str) -> str:
     """The job name without its matrix suffix: ``system-test (Kind, Cilium)`` → ``system-test``."""
     return _MATRIX_SUFFIX.sub("", name).strip() or name
@@ -202,24 +199,25 @@ def parse_steps(raw_steps: object) -> tuple[StepRecord, ...]:
     if not isinstance(raw_steps, list):
         return ()
     steps: list[StepRecord] = []
+    append = steps.append
     for index, raw in enumerate(raw_steps):
-        if not isinstance(raw, Mapping):
+        if not isinstance(raw, dict):
             continue
-        start = parse_time(raw.get("started_at"))
-        end = parse_time(raw.get("completed_at"))
+        get = raw.get
+        start = parse_time(get("started_at"))
+        end = parse_time(get("completed_at"))
         if start is not None and end is not None and end < start:
             end = start  # "completed before started" on skipped/post steps: zero length
-        number = raw.get("number")
-        steps.append(
+        number = get("number")
+        conclusion = get("conclusion")
+        append(
             StepRecord(
-                name=str(raw.get("name") or ""),
-                status=str(raw.get("status") or ""),
-                conclusion=raw.get("conclusion")
-                if isinstance(raw.get("conclusion"), str)
-                else None,
-                number=number if isinstance(number, int) else index + 1,
-                started_at=start,
-                completed_at=end,
+                str(get("name") or ""),
+                str(get("status") or ""),
+                conclusion if isinstance(conclusion, str) else None,
+                number if isinstance(number, int) else index + 1,
+                start,
+                end,
             )
         )
     return tuple(steps)
@@ -276,10 +274,10 @@ def derive_job(raw: Mapping[str, Any], patterns: StepPatterns = DEFAULT_PATTERNS
     queue = None
     if created is not None and started is not None:
         queue = max(started - created, 0.0)
-    compile_ran = [s for s in steps if s.ran and patterns.matches("compile", s.name)]
-    uses_binary = any(
-        patterns.matches(kind, s.name) for s in steps for kind in ("restore", "compile", "smoke")
-    )
+    kinds = [patterns.kinds(s.name) for s in steps]
+    compile_ran = [s for s, k in zip(steps, kinds, strict=True) if "compile" in k and s.ran]
+    smoke_ran = any("smoke" in k and s.ran for s, k in zip(steps, kinds, strict=True))
+    uses_binary = any(not k.isdisjoint(_BINARY_KINDS) for k in kinds)
     hit, evidence = classify_cache(steps, patterns)
     name = str(raw.get("name") or "")
     labels = raw.get("labels")
@@ -303,7 +301,7 @@ def derive_job(raw: Mapping[str, Any], patterns: StepPatterns = DEFAULT_PATTERNS
         cache_evidence=evidence,
         rebuilt=bool(compile_ran),
         compile_steps=len(compile_ran),
-        smoke_ran=any(s.ran and patterns.matches("smoke", s.name) for s in steps),
+        smoke_ran=smoke_ran,
         uses_binary=uses_binary,
         runner_name=raw.get("runner_name") if isinstance(raw.get("runner_name"), str) else None,
         labels=tuple(str(x) for x in labels) if isinstance(labels, list) else (),
@@ -312,7 +310,10 @@ def derive_job(raw: Mapping[str, Any], patterns: StepPatterns = DEFAULT_PATTERNS
 
 
 def steps_to_text(steps: Sequence[StepRecord]) -> str:
-    return json.dumps([s.to_json() for s in steps], separators=(",", ":"))
+    return _compact(steps)
+
+
+_compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def steps_from_text(text: str | None) -> tuple[StepRecord, ...]:

@@ -27,7 +27,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from buildonce.errors import InputError
 from buildonce.telemetry.dag import CriticalPath, DagJob, critical_path, needs_from_workflow
@@ -112,8 +112,9 @@ def _day_start(day: date) -> float:
 
 
 # -- loaded data --------------------------------------------------------------------------
-@dataclass(slots=True)
-class JobRow:
+class JobRow(NamedTuple):
+    """One job as reports read it (a tuple: a report reads every job of every run)."""
+
     name: str
     base_name: str
     ci_status: str
@@ -211,7 +212,7 @@ def load_runs(db: Database, repo: str, workflow: str | None = None) -> list[RunR
     ):
         run = runs.get((row[0], row[1]))
         if run is not None:
-            run.jobs.append(JobRow(*row[2:]))
+            run.jobs.append(JobRow._make(row[2:]))
     return list(runs.values())
 
 
@@ -371,6 +372,7 @@ def range_stats(
     legs: dict[str, set[str]] = defaultdict(set)
     leg_durations: dict[str, list[float]] = defaultdict(list)
     hits = misses = unknown = rebuilt = compiles = extra = smoke = 0
+    builder_names: dict[str, bool] = {}
     for run in runs:
         for job in run.jobs:
             if job.ci_status == "skipped":
@@ -382,7 +384,9 @@ def range_stats(
                 queues[job.name].append(job.queue_s)
             legs[job.base_name].add(job.name)
             binary[job.name] |= bool(job.uses_binary)
-            is_builder = same_job(job.base_name, builder)
+            is_builder = builder_names.get(job.base_name)
+            if is_builder is None:
+                is_builder = builder_names[job.base_name] = same_job(job.base_name, builder)
             if is_builder:
                 pass  # the builder seeds the cache; its lookups are not consumers' hits
             elif job.cache_hit is None:
