@@ -356,6 +356,17 @@ def test_corrupt_archive_is_an_integrity_error_and_leaves_no_partial_file(
     assert not (workspace / ".cache/app").exists()
 
 
+def test_a_directory_in_the_way_is_a_clear_input_error(gha: GhaCache, workspace: Path) -> None:
+    _binary(workspace, b"payload")
+    gha.save("k-dir-in-way", PATHS)
+    (workspace / ".cache/app").unlink()
+    (workspace / ".cache/app").mkdir()
+    (workspace / ".cache/app" / "keep").write_text("user data")
+    with pytest.raises(InputError, match="cannot write a restored file"):
+        gha.restore("k-dir-in-way", PATHS)
+    assert (workspace / ".cache/app" / "keep").read_text() == "user data"
+
+
 @pytest.mark.parametrize(
     ("header", "expected"),
     [("7", 7.0), ("0", 0.0), (None, None), ("soon", None), ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0)],

@@ -346,6 +346,12 @@ def read_archive(
                 where="cache archive",
                 hint="delete the entry (gh cache delete <key>) and let the next run re-save it",
             ) from exc
+        if isinstance(exc, OSError) and not isinstance(exc, ConnectionError | TimeoutError):
+            raise InputError(
+                f"cannot write a restored file: {exc.strerror or exc}",
+                where=str(exc.filename or workspace),
+                hint="a directory or a read-only file is in the way; remove it and retry",
+            ) from exc
         raise
     if not names:
         raise IntegrityError("the cache archive is empty", where="cache archive")
