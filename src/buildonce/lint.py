@@ -19,13 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 from buildonce.config import Config
 from buildonce.errors import EXIT_FAILURE, EXIT_OK
-from buildonce.rules import RULES, yaml_syntax
 from buildonce.rules.base import Finding, RuleContext, Severity
-from buildonce.workflow.analysis import Settings, analyse
 from buildonce.workflow.files import discover
 from buildonce.workflow.model import Location
 
 if TYPE_CHECKING:
+    from buildonce.workflow.analysis import Settings
     from buildonce.workflow.loader import Loader, SyntaxProblem
     from buildonce.workflow.model import Workflow
 
@@ -59,11 +58,15 @@ def _severity(rule_id: str, config: Config) -> Severity | None:
     rc = config.rule(rule_id)
     if not rc.enabled:
         return None
+    from buildonce.rules import RULES  # imported when a file is linted, not on a cache hit
+
     return Severity(rc.severity) if rc.severity else RULES[rule_id].severity
 
 
 def parse_ignores(path: str, text: str) -> tuple[list[Ignore], list[Finding]]:
     """Ignore comments in ``text`` and findings for the malformed ones."""
+    from buildonce.rules import RULES
+
     ignores: list[Ignore] = []
     problems: list[Finding] = []
     if "buildonce:" not in text:
@@ -130,12 +133,20 @@ class Linter:
         self._actions = actions or {}
         self._loader: Loader | None = None
         self.cache = _FindingsCache(cache_dir, self.config) if cache_dir is not None else None
-        self.settings = Settings(
-            builder_jobs=self.config.builder_jobs,
-            reporting_jobs=self.config.reporting_jobs,
-            binary_paths=self.config.binary_paths,
-            smoke_command=self.config.smoke_command,
-        )
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from buildonce.workflow.analysis import Settings
+
+            self._settings = Settings(
+                builder_jobs=self.config.builder_jobs,
+                reporting_jobs=self.config.reporting_jobs,
+                binary_paths=self.config.binary_paths,
+                smoke_command=self.config.smoke_command,
+            )
+        return self._settings
 
     @property
     def loader(self) -> Loader:
@@ -188,6 +199,7 @@ class Linter:
         return sorted(found, key=lambda f: f.sort_key)
 
     def lint_loaded(self, loaded: Workflow | SyntaxProblem) -> tuple[list[Finding], int]:
+        from buildonce.rules import yaml_syntax
         from buildonce.workflow.loader import SyntaxProblem
 
         findings: list[Finding] = []
@@ -225,6 +237,9 @@ class Linter:
         return kept, suppressed
 
     def run_rules(self, workflow: Workflow, rules: Sequence[str] | None = None) -> list[Finding]:
+        from buildonce.rules import RULES
+        from buildonce.workflow.analysis import analyse
+
         analysis = analyse(workflow, self.settings)
         findings: list[Finding] = []
         for rule in RULES.values():
@@ -320,7 +335,7 @@ class _FindingsCache:
         return self._hashes[path]
 
     def get(self, file: Path, digest: str) -> tuple[list[Finding], int] | None:
-        entry = self.entries.get(str(file.resolve()))
+        entry = self.entries.get(os.path.abspath(file))
         if not isinstance(entry, dict) or entry.get("sha256") != digest:
             return None
         try:
@@ -333,9 +348,9 @@ class _FindingsCache:
     def put(
         self, file: Path, digest: str, deps: set[Path], findings: list[Finding], suppressed: int
     ) -> None:
-        self.entries[str(file.resolve())] = {
+        self.entries[os.path.abspath(file)] = {
             "sha256": digest,
-            "deps": {str(d.resolve()): self._hash(str(d.resolve())) for d in sorted(deps)},
+            "deps": {os.path.abspath(d): self._hash(os.path.abspath(d)) for d in sorted(deps)},
             "findings": [_finding_to_json(f) for f in findings],
             "suppressed": suppressed,
         }

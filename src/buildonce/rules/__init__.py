@@ -7,25 +7,30 @@ the user documentation (the anti-pattern and the fix), rendered into docs/rules.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import ModuleType
+from typing import TYPE_CHECKING
 
-from buildonce.rules import (
-    artifact_requires_builder,
-    cache_key_consistency,
-    cache_poisoning,
-    failure_propagation,
-    invalid_ignore,
-    invalid_workflow,
-    needs_cycle,
-    parallel_safety,
-    single_source_build,
-    smoke_test_guard,
-    unknown_needs,
-    yaml_syntax,
-)
 from buildonce.rules.base import Finding, RuleContext, Severity
+
+#: The built-in rule modules, in documentation order.  Imported on first use of ``RULES``
+#: (PEP 562), so a lint run answered from the findings cache does not pay for them.
+RULE_MODULES: tuple[str, ...] = (
+    "single_source_build",
+    "cache_key_consistency",
+    "smoke_test_guard",
+    "parallel_safety",
+    "failure_propagation",
+    "artifact_requires_builder",
+    "unknown_needs",
+    "needs_cycle",
+    "cache_poisoning",
+    "yaml_syntax",
+    "invalid_workflow",
+    "invalid_ignore",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,29 +46,25 @@ def _rule(module: ModuleType) -> Rule:
     return Rule(module.ID, module.SUMMARY, module.SEVERITY, module.check, module.__doc__ or "")
 
 
-#: Every built-in rule by id, in documentation order.
-RULES: dict[str, Rule] = {
-    r.id: r
-    for r in map(
-        _rule,
-        (
-            single_source_build,
-            cache_key_consistency,
-            smoke_test_guard,
-            parallel_safety,
-            failure_propagation,
-            artifact_requires_builder,
-            unknown_needs,
-            needs_cycle,
-            cache_poisoning,
-            yaml_syntax,
-            invalid_workflow,
-            invalid_ignore,
-        ),
-    )
-}
+if TYPE_CHECKING:
+    #: Every built-in rule by id, in documentation order.
+    RULES: dict[str, Rule]
 
-__all__ = ["RULES", "Finding", "Rule", "RuleContext", "Severity"]
+
+def all_rules() -> dict[str, Rule]:
+    """The registry (``RULES``), importing the rule modules on first use."""
+    rules: dict[str, Rule] | None = globals().get("RULES")
+    if rules is None:
+        modules = [importlib.import_module(f"buildonce.rules.{m}") for m in RULE_MODULES]
+        rules = {r.id: r for r in map(_rule, modules)}
+        globals()["RULES"] = rules
+    return rules
+
+
+def __getattr__(name: str) -> object:
+    if name == "RULES":
+        return all_rules()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def rules_markdown() -> str:
@@ -79,8 +80,22 @@ def rules_markdown() -> str:
         "| rule | default level | checks |",
         "|---|---|---|",
     ]
-    out += [f"| [`{r.id}`](#{r.id}) | {r.severity.value} | {r.summary} |" for r in RULES.values()]
-    for rule in RULES.values():
+    out += [
+        f"| [`{r.id}`](#{r.id}) | {r.severity.value} | {r.summary} |" for r in all_rules().values()
+    ]
+    for rule in all_rules().values():
         head, _, body = rule.doc.strip().partition("\n")
         out += ["", f"## {rule.id}", "", f"*{head.split(':', 1)[1].strip()}*", "", body.strip()]
     return "\n".join(out) + "\n"
+
+
+__all__ = [
+    "RULES",
+    "RULE_MODULES",
+    "Finding",
+    "Rule",
+    "RuleContext",
+    "Severity",
+    "all_rules",
+    "rules_markdown",
+]
