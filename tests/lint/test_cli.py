@@ -250,3 +250,16 @@ def test_good_fixture_has_no_findings_for_any_rule() -> None:
     from buildonce.lint import Linter
 
     assert Linter().lint_text(GOOD, "good.yml") == []
+
+
+def test_step_summary_inside_actions(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    monkeypatch.chdir(repo)
+    assert main(["lint"]) == 1
+    capsys.readouterr()
+    text = summary.read_text(encoding="utf-8")
+    assert text.startswith("### buildonce lint\n\n2 files checked: 1 error.")
+    assert "| error | `single-source-build` | `.github/workflows/bad.yml:9` |" in text

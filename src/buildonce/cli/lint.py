@@ -126,6 +126,11 @@ def run_lint(args: argparse.Namespace) -> int:
         )
     fmt = args.format or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text")
     sys.stdout.write(FORMATTERS[fmt](result.findings, result.files))
+    if os.environ.get("GITHUB_STEP_SUMMARY"):
+        from buildonce.cli._output import append_step_summary
+        from buildonce.report.summary import render as summary
+
+        append_step_summary(summary(result.findings, result.files))
     return result.exit_code
 
 
