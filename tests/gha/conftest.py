@@ -9,6 +9,7 @@ import pytest
 
 from buildonce.store.gha import GhaCache, GhaConfig, RetryPolicy
 from gha.protocol_server import CacheServer, serve
+from store.conftest import clock  # noqa: F401  (the store contract's fake clock fixture)
 
 
 @pytest.fixture

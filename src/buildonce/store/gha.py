@@ -163,6 +163,8 @@ class _ChunkStream(io.RawIOBase):
         self._depth = depth
         first_end = start + chunk - 1 if end is None else min(start + chunk, end) - 1
         first, total = blob.get_range(start, first_end)
+        #: The blob's size as the storage reports it.
+        self.blob_size = total
         #: Where the stream stops: the blob's end, or ``end`` when reading a slice.
         self.total = total if end is None else min(end, total)
         self._current = memoryview(first)
@@ -369,14 +371,14 @@ class GhaCache:
 #: Entries written through :class:`GhaStore` carry a salt of their own in the version, so
 #: actions/cache (which hashes ``path`` lines) can never pick them up, nor they its entries.
 STORE_VERSION = hashlib.sha256(b"buildonce-store|record-header|1").hexdigest()
-_MAGIC = b"BUILDONCE-RECORD\n"
+RECORD_MAGIC = b"BUILDONCE-RECORD\n"
 _HEADER_PROBE = 64 * 1024
 
 
 def encode_record_header(record: EntryRecord) -> bytes:
     """``magic | u64 length | record JSON``: the metadata the service cannot keep for us."""
     body = record.encode()
-    return _MAGIC + struct.pack(">Q", len(body)) + body
+    return RECORD_MAGIC + struct.pack(">Q", len(body)) + body
 
 
 def _env_number(
@@ -471,14 +473,14 @@ class GhaStore:
     def _read_header(self, url: str, where: str) -> tuple[EntryRecord, int]:
         blob = self._blob(url)
         head, _total = blob.get_range(0, _HEADER_PROBE - 1)
-        fixed = len(_MAGIC) + 8
-        if len(head) < fixed or not head.startswith(_MAGIC):
+        fixed = len(RECORD_MAGIC) + 8
+        if len(head) < fixed or not head.startswith(RECORD_MAGIC):
             raise IntegrityError(
                 "the cache entry was not written by buildonce's gha store",
                 where=where,
                 hint="delete it with `gh cache delete <key>`",
             )
-        (length,) = struct.unpack(">Q", head[len(_MAGIC) : fixed])
+        (length,) = struct.unpack(">Q", head[len(RECORD_MAGIC) : fixed])
         if fixed + length > len(head):
             more, _ = blob.get_range(len(head), fixed + length - 1)
             head += more
@@ -552,6 +554,14 @@ class GhaStore:
                 blob, pool, self.block_size, self.concurrency, start=offset,
                 end=offset + record.size,
             )  # fmt: skip
+            if stream.blob_size != offset + record.size:
+                stream.cancel()
+                raise IntegrityError(
+                    f"the stored entry is {stream.blob_size - offset} bytes but its record "
+                    f"says {record.size}",
+                    where=record.key,
+                    hint=f"delete it with `gh cache delete '{record.key}'`",
+                )
             try:
                 while data := stream.read(1 << 20):
                     sink.write(data)
