@@ -1,17 +1,23 @@
-"""The ``gha`` store: GitHub's Actions cache, byte-compatible with ``actions/cache``.
+"""The ``gha`` store: GitHub's Actions cache, spoken directly (no actions/cache needed).
 
-An entry saved here can be restored by ``actions/cache/restore`` with the same ``key`` and
-``path`` lines, and the other way round, because both sides compute the same *version*
-(:func:`~buildonce.store.gha_service.cache_version` over the ``path`` lines as written) and
-use the same archive (:mod:`buildonce.store.archive_gha`).
+Two front ends share one protocol client (:mod:`buildonce.store.gha_service`):
 
-Saving streams ``tar -> zstd -> 32 MiB blocks`` to parallel ``Put Block`` requests, so
-compression overlaps the upload; restoring streams parallel ranged GETs, in order, into
-``zstd -> tar``.  Neither writes the archive to disk.
+:class:`GhaCache` -- byte-compatible with ``actions/cache``
+    An entry saved here restores with ``actions/cache/restore`` given the same ``key`` and
+    ``path`` lines, and the other way round: both sides compute the same *version*
+    (:func:`~buildonce.store.gha_service.cache_version` over the ``path`` lines as written)
+    and use the same archive (:mod:`buildonce.store.archive_gha`).  Saving streams
+    ``tar -> zstd -> 32 MiB blocks`` into parallel ``Put Block`` requests; restoring streams
+    parallel ranged GETs, in order, into ``zstd -> tar``.  The archive never touches disk.
+
+:class:`GhaStore` -- the :class:`~buildonce.store.base.Store` behind ``--store gha:``
+    What ``buildonce save/restore/prepare`` use.  Those commands pack their own archive
+    format and verify a sha256 the service cannot store, so each entry carries a small
+    record header and a version of its own: actions/cache never picks one up by mistake.
 
 The service decides matching on its side (exact key, then prefix, newest first; scopes of
-the current ref, base branch, default branch), so this store can answer "restore the best
-match for this key" but cannot list or delete entries.
+the current ref, base branch and default branch), so both can answer "restore the best
+match for this key" but neither can list or delete entries.
 """
 
 from __future__ import annotations
