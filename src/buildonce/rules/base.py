@@ -78,6 +78,11 @@ class RuleContext:
             location = where
         else:
             location = self.at_node(where)
+        if location.path != self.workflow.path and job in self.workflow.jobs:
+            # A step of a called reusable workflow: report it on the calling job, where the
+            # user can act (and put an ignore comment), and point at the step as related.
+            related = related or location
+            location = self.workflow.jobs[job].location
         return Finding(self.rule, message, location, severity or self.severity, hint, job, related)
 
 
