@@ -83,5 +83,5 @@ def test_sigkilled_local_savers(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_sigkilled_s3_savers(s3_url: str, tmp_path: Path) -> None:
-    restored, missed = _kill_savers(s3_url, tmp_path, 12, 3_000_000, 2)
-    assert restored + missed == 12
+    restored, missed = _kill_savers(s3_url, tmp_path, 8, 3_000_000, 2)
+    assert restored + missed == 8
