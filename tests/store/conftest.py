@@ -93,8 +93,13 @@ class WeedServer:
             f"-filer.localSocket={self.base / 'filer.sock'}",
             f"-s3.config={config}",
         ]
+        # weed puts its gRPC unix sockets in the Go temp dir ($TMPDIR) and leaves some
+        # behind on exit: keep them inside this server's own directory.
+        scratch = self.base / "tmp"
+        scratch.mkdir(exist_ok=True)
+        env = dict(os.environ, TMPDIR=str(scratch))
         with open(logs / "stdout.log", "wb") as out:
-            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
         client = self.client()
         deadline = time.monotonic() + timeout
         try:
