@@ -260,10 +260,6 @@ def lint_paths(paths: Iterable[str | os.PathLike[str]], config: Config | None = 
     return Linter(config).lint_paths(paths)
 
 
-def default_paths(cwd: Path | None = None) -> list[str]:
-    return [str((cwd or Path.cwd()) / ".github")]
-
-
 def default_cache_dir() -> Path:
     """``$XDG_CACHE_HOME/buildonce`` (``~/.cache/buildonce`` by default)."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")

@@ -7,6 +7,10 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the library is imported inside handlers, so --help stays fast
+    from buildonce.workflow.model import Workflow
 
 LINT_FORMATS = ("text", "json", "sarif", "github")
 
@@ -134,7 +138,7 @@ def run_lint(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
-def _load_workflow(arg: str | None):  # type: ignore[no-untyped-def]
+def _load_workflow(arg: str | None) -> Workflow:
     from buildonce.errors import InputError
     from buildonce.workflow.loader import Loader, SyntaxProblem
 
