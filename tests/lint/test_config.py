@@ -10,6 +10,7 @@ from buildonce.config import Config, find_config, load_config
 from buildonce.errors import ConfigError
 from buildonce.lint import Linter
 
+KEY = "${{ runner.os }}-tool-${{ steps.go.outputs.go-version }}-${{ hashFiles('**/go.sum') }}"
 CONSUMER = """\
 on: push
 jobs:
@@ -22,7 +23,7 @@ jobs:
       - uses: actions/cache/save@v4
         with:
           path: dist/tool
-          key: ${{ runner.os }}-tool-${{ steps.go.outputs.go-version }}-${{ hashFiles('**/go.sum') }}
+          key: KEY
   e2e:
     needs: build
     runs-on: ubuntu-latest
@@ -32,10 +33,10 @@ jobs:
       - uses: actions/cache/restore@v4
         with:
           path: dist/tool
-          key: ${{ runner.os }}-tool-${{ steps.go.outputs.go-version }}-${{ hashFiles('**/go.sum') }}
+          key: KEY
       - run: ./dist/tool selftest
       - run: ./dist/tool deploy
-"""
+""".replace("KEY", KEY)
 
 
 def _rules(config: Config) -> list[tuple[int, str]]:
