@@ -17,3 +17,24 @@ class TestS3Store(StoreContract):
     @pytest.fixture
     def store_url(self, s3_url: str) -> str:
         return s3_url
+
+
+def test_prune_aborts_multipart_uploads_of_dead_savers(s3_url: str) -> None:
+    from datetime import timedelta
+
+    from buildonce.store import cache, open_store
+    from buildonce.store.s3 import S3Store
+
+    store = open_store(s3_url)
+    assert isinstance(store, S3Store)
+    key = store._key("blobs/" + "0" * 64 + "-1-dead")
+    upload = store.client.create_multipart_upload(Bucket=store.bucket, Key=key)
+    store.client.upload_part(
+        Bucket=store.bucket, Key=key, UploadId=upload["UploadId"], PartNumber=1, Body=b"x" * 1024
+    )
+    # Young uploads may belong to a live saver: left alone.
+    assert cache.prune(store).orphans_removed == 0
+    later = cache.now_utc() + timedelta(hours=2)
+    assert cache.prune(store, clock=lambda: later).orphans_removed == 1
+    listed = store.client.list_multipart_uploads(Bucket=store.bucket, Prefix=key)
+    assert not listed.get("Uploads")

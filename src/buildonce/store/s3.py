@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -222,6 +223,23 @@ class S3Store(ObjectStore):
             self.client.delete_object(Bucket=self.bucket, Key=self._key(name))
         except (BotoCoreError, ClientError) as exc:
             raise self._error(exc, name) from exc
+
+    def clean_temp(self, older_than_s: float, now: float | None = None) -> int:
+        """Abort multipart uploads of savers that died mid-upload (they cost storage on AWS)."""
+        cutoff = (time.time() if now is None else now) - older_than_s
+        aborted = 0
+        try:
+            paginator = self.client.get_paginator("list_multipart_uploads")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key("blobs/")):
+                for upload in page.get("Uploads", []):
+                    if upload["Initiated"].timestamp() < cutoff:
+                        self.client.abort_multipart_upload(
+                            Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                        )
+                        aborted += 1
+        except (BotoCoreError, ClientError) as exc:
+            raise self._error(exc, "blobs/") from exc
+        return aborted
 
     def close(self) -> None:
         # Clients are shared (creating one costs ~0.5 s of botocore data loading).
