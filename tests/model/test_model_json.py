@@ -98,14 +98,14 @@ def _parse_or_reject(name: str, document: Any) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(ENTITIES))
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(document=JSON_VALUES)
 def test_garbage_only_raises_buildonce_errors(name: str, document: Any) -> None:
     _parse_or_reject(name, document)
 
 
 @pytest.mark.parametrize("name", sorted(ENTITIES))
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_near_miss_documents_only_raise_buildonce_errors(name: str, data: st.DataObject) -> None:
     _parse_or_reject(name, data.draw(mutated(name)))
