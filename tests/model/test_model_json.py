@@ -187,3 +187,37 @@ def test_json_uses_the_spec_camel_case_names() -> None:
         "cacheHit",
         "status",
     ]
+
+
+@st.composite
+def documents(draw: st.DrawFn) -> Any:
+    """Anything `buildonce model validate` may be fed: garbage, near misses of every
+    entity, and snapshots whose parts are near misses."""
+    kind = draw(st.sampled_from(["garbage", "near-miss", "snapshot"]))
+    if kind == "garbage":
+        return draw(JSON_VALUES)
+    if kind == "near-miss":
+        return draw(mutated(draw(st.sampled_from(sorted(ENTITIES)))))
+    snapshot: dict[str, Any] = {"run": draw(ci_runs(max_events=5)).to_json()}
+    if draw(st.booleans()):
+        snapshot["binaryCacheEntry"] = draw(mutated("BinaryCacheEntry") | JSON_VALUES)
+    if draw(st.booleans()):
+        snapshot["goModuleCache"] = draw(module_caches()).to_json()
+    if draw(st.booleans()):
+        snapshot["buildToolchain"] = draw(st.sampled_from(["1.25.4", "go1.25", 1.25]) | JSON_VALUES)
+    return snapshot
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(document=documents())
+def test_document_recognition_only_raises_buildonce_errors(document: Any) -> None:
+    from buildonce.model.document import parse_entity
+
+    try:
+        name, value = parse_entity(document)
+    except BuildonceError as exc:
+        message = str(exc)
+        assert "\n" not in message
+        return
+    assert name in ENTITIES or name == "RunSnapshot"
+    assert type(value).from_json(value.to_json()) == value  # type: ignore[attr-defined]

@@ -508,3 +508,28 @@ def test_skip_without_blocker_needs_a_reason() -> None:
 def test_unknown_job_in_run() -> None:
     with pytest.raises(ValidationError, match="known jobs: lint"):
         CIRun.of([CIJob(id="lint")]).apply("test", JobEvent.START, at=T0)
+
+
+@pytest.mark.parametrize(
+    ("graph", "cycle"),
+    [
+        ({"a": ["b"], "b": ["c"], "c": []}, None),
+        ({"a": ["a"]}, ["a", "a"]),
+        ({"a": ["b"], "b": ["a"]}, ["a", "b", "a"]),
+        ({"a": ["b", "x"], "b": ["c"], "c": ["b"]}, ["b", "c", "b"]),
+        ({"a": [], "b": ["a"], "c": ["a", "b"]}, None),
+    ],
+)
+def test_find_cycle(graph: dict[str, list[str]], cycle: list[str] | None) -> None:
+    from buildonce.model import find_cycle
+
+    assert find_cycle(graph) == cycle
+
+
+def test_long_needs_chain_does_not_hit_the_recursion_limit() -> None:
+    jobs = [CIJob(id="j0")] + [CIJob(id=f"j{i}", needs=(f"j{i - 1}",)) for i in range(1, 3000)]
+    run = CIRun.of(jobs)
+    assert len(run.jobs) == 3000
+    looped = [CIJob(id="j0", needs=("j2999",)), *jobs[1:]]
+    with pytest.raises(ValidationError, match="needs form a cycle: j0 -> j2999 -> "):
+        CIRun.of(looped)

@@ -192,28 +192,32 @@ def _graph_error(
 
 
 def find_cycle(needs: Mapping[str, Iterable[str]]) -> list[str] | None:
-    """A cycle in the ``needs`` graph as a closed path of job ids, or ``None``."""
+    """A cycle in the ``needs`` graph as a closed path of job ids, or ``None``.
+
+    Iterative depth-first search: a long chain of jobs in a user's document must not hit
+    Python's recursion limit.
+    """
     white, grey, black = 0, 1, 2
     colour = dict.fromkeys(needs, white)
-    stack: list[str] = []
-
-    def visit(node: str) -> list[str] | None:
-        colour[node] = grey
-        stack.append(node)
-        for dep in needs.get(node, ()):
-            if dep not in colour:
+    for root in sorted(needs):
+        if colour[root] != white:
+            continue
+        colour[root] = grey
+        path = [root]
+        todo = [iter(needs.get(root, ()))]
+        while todo:
+            dep = next(todo[-1], None)
+            if dep is None:
+                colour[path.pop()] = black
+                todo.pop()
+            elif dep not in colour:
                 continue
-            if colour[dep] == grey:
-                return [*stack[stack.index(dep) :], dep]
-            if colour[dep] == white and (found := visit(dep)):
-                return found
-        stack.pop()
-        colour[node] = black
-        return None
-
-    for node in sorted(needs):
-        if colour[node] == white and (found := visit(node)):
-            return found
+            elif colour[dep] == grey:
+                return [*path[path.index(dep) :], dep]
+            elif colour[dep] == white:
+                colour[dep] = grey
+                path.append(dep)
+                todo.append(iter(needs.get(dep, ())))
     return None
 
 
