@@ -27,7 +27,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from buildonce.errors import InputError
 from buildonce.telemetry.dag import CriticalPath, DagJob, critical_path, needs_from_workflow
@@ -155,6 +155,65 @@ class RunRow:
         return None if start is None else max(max(ends) - start, 0.0)
 
 
+class RunInfo(NamedTuple):
+    """A run as reports need it: its jobs are aggregated in SQL, not loaded."""
+
+    run_id: int
+    attempt: int
+    run_number: int | None
+    head_sha: str
+    head_branch: str
+    pr_numbers: str
+    conclusion: str | None
+    started_at: float | None
+    path: str | None
+    wall_s: float | None
+
+
+def _run_filter(repo: str, workflow: str | None) -> tuple[str, list[Any]]:
+    where = "r.repo = ? AND r.latest = 1 AND r.status = 'completed'"
+    params: list[Any] = [repo]
+    if workflow:
+        where += " AND (r.path LIKE ? OR r.workflow_name = ?)"
+        params += [f"%{workflow.rsplit('/', 1)[-1]}", workflow]
+    return where, params
+
+
+def load_run_infos(db: Database, repo: str, workflow: str | None = None) -> list[RunInfo]:
+    """Completed runs (latest attempt), oldest first, with their wall clock."""
+    where, params = _run_filter(repo, workflow)
+    infos = []
+    for row in db.query(
+        "SELECT r.run_id, r.attempt, r.run_number, r.head_sha, r.head_branch, r.pr_numbers,"
+        " r.conclusion, r.run_started_at, r.path, MAX(j.completed_at),"
+        " MIN(COALESCE(j.created_at, j.started_at))"
+        " FROM runs r LEFT JOIN jobs j"
+        " ON j.repo = r.repo AND j.run_id = r.run_id AND j.attempt = r.attempt"
+        f" WHERE {where}"
+        " GROUP BY r.run_id, r.attempt, r.run_number, r.head_sha, r.head_branch,"
+        " r.pr_numbers, r.conclusion, r.run_started_at, r.path"
+        " ORDER BY r.run_started_at, r.run_id",
+        params,
+    ):
+        start = row[7] if row[7] is not None else row[10]
+        wall = None if row[9] is None or start is None else max(row[9] - start, 0.0)
+        infos.append(
+            RunInfo(
+                row[0],
+                row[1],
+                row[2],
+                row[3] or "",
+                row[4] or "",
+                row[5] or "",
+                row[6],
+                row[7],
+                row[8],
+                wall,
+            )
+        )
+    return infos
+
+
 def repos_in(db: Database) -> list[str]:
     return [r[0] for r in db.query("SELECT DISTINCT repo FROM runs ORDER BY repo")]
 
@@ -216,7 +275,23 @@ def load_runs(db: Database, repo: str, workflow: str | None = None) -> list[RunR
     return list(runs.values())
 
 
-def select_runs(runs: Sequence[RunRow], selector: RunRange) -> list[RunRow]:
+class _RunLike(Protocol):
+    @property
+    def run_number(self) -> int | None: ...
+    @property
+    def head_sha(self) -> str: ...
+    @property
+    def head_branch(self) -> str: ...
+    @property
+    def pr_numbers(self) -> str: ...
+    @property
+    def started_at(self) -> float | None: ...
+
+
+_R = TypeVar("_R", bound=_RunLike)
+
+
+def select_runs(runs: Sequence[_R], selector: RunRange) -> list[_R]:
     if selector.kind == "all":
         return list(runs)
     if selector.kind == "last":
@@ -357,68 +432,95 @@ def _r(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(value, digits)
 
 
+def _select(db: Database, runs: Sequence[RunInfo]) -> None:
+    """Put the range's runs in a temporary table the aggregate queries join against."""
+    db.execute(
+        "CREATE TEMPORARY TABLE IF NOT EXISTS report_runs"
+        " (run_id BIGINT NOT NULL, attempt INTEGER NOT NULL, PRIMARY KEY (run_id, attempt))"
+    )
+    db.execute("DELETE FROM report_runs")
+    db.executemany(
+        "INSERT INTO report_runs (run_id, attempt) VALUES (?, ?)",
+        [(r.run_id, r.attempt) for r in runs],
+    )
+
+
+# Driven from the (small) selection into the jobs_run index, never a scan of all jobs.
+_JOINED = (
+    " FROM report_runs s JOIN jobs j"
+    " ON j.repo = ? AND j.run_id = s.run_id AND j.attempt = s.attempt"
+    " WHERE j.ci_status <> 'skipped'"
+)
+
+
 def range_stats(
+    db: Database,
+    repo: str,
     label: str,
     selector: RunRange,
-    runs: Sequence[RunRow],
+    runs: Sequence[RunInfo],
     *,
     builder: str,
     workflow_needs: Mapping[str, tuple[str, tuple[str, ...]]] | None = None,
     workflow_files: Mapping[tuple[str, str], str] | None = None,
 ) -> RangeStats:
+    """Statistics of one range.  Sums are computed by the database; medians and
+    percentiles in Python over one narrow, sorted column (SQL has no portable median)."""
+    _select(db, runs)
     durations: dict[str, list[float]] = defaultdict(list)
     queues: dict[str, list[float]] = defaultdict(list)
-    binary: dict[str, bool] = defaultdict(bool)
-    legs: dict[str, set[str]] = defaultdict(set)
     leg_durations: dict[str, list[float]] = defaultdict(list)
+    for name, base, duration, queue in db.query(
+        f"SELECT j.name, j.base_name, j.duration_s, j.queue_s{_JOINED}", (repo,)
+    ):
+        if duration is not None:
+            durations[name].append(duration)
+            leg_durations[base].append(duration)
+        if queue is not None:
+            queues[name].append(queue)
+    binary: dict[str, bool] = {}
+    legs: dict[str, set[str]] = defaultdict(set)
     hits = misses = unknown = rebuilt = compiles = extra = smoke = 0
-    builder_names: dict[str, bool] = {}
-    for run in runs:
-        for job in run.jobs:
-            if job.ci_status == "skipped":
-                continue
-            if job.duration_s is not None:
-                durations[job.name].append(job.duration_s)
-                leg_durations[job.base_name].append(job.duration_s)
-            if job.queue_s is not None:
-                queues[job.name].append(job.queue_s)
-            legs[job.base_name].add(job.name)
-            binary[job.name] |= bool(job.uses_binary)
-            is_builder = builder_names.get(job.base_name)
-            if is_builder is None:
-                is_builder = builder_names[job.base_name] = same_job(job.base_name, builder)
-            if is_builder:
-                pass  # the builder seeds the cache; its lookups are not consumers' hits
-            elif job.cache_hit is None:
-                unknown += job.uses_binary
-            elif job.cache_hit:
-                hits += 1
-            else:
-                misses += 1
-            rebuilt += job.rebuilt
-            compiles += job.compile_steps
-            smoke += job.smoke_ran
-            if not is_builder:
-                extra += job.compile_steps
-    job_stats = tuple(
-        JobStats(
-            name,
-            len(values),
-            median(values),
-            percentile(values, 90),
-            mean(values),
-            median(queues.get(name, [])),
-            binary[name],
+    for base, name, n_hit, n_miss, n_unknown, n_rebuilt, n_compile, n_smoke, uses in db.query(
+        "SELECT j.base_name, j.name,"
+        " SUM(CASE WHEN j.cache_hit = 1 THEN 1 ELSE 0 END),"
+        " SUM(CASE WHEN j.cache_hit = 0 THEN 1 ELSE 0 END),"
+        " SUM(CASE WHEN j.cache_hit IS NULL AND j.uses_binary = 1 THEN 1 ELSE 0 END),"
+        " SUM(j.rebuilt), SUM(j.compile_steps), SUM(j.smoke_ran), MAX(j.uses_binary)"
+        f"{_JOINED} GROUP BY j.base_name, j.name",
+        (repo,),
+    ):
+        legs[base].add(name)
+        binary[name] = bool(uses)
+        rebuilt += int(n_rebuilt)
+        compiles += int(n_compile)
+        smoke += int(n_smoke)
+        if same_job(base, builder):
+            continue  # the builder seeds the cache: its lookups and its compile are expected
+        hits += int(n_hit)
+        misses += int(n_miss)
+        unknown += int(n_unknown)
+        extra += int(n_compile)
+    job_stats = []
+    for name in sorted(durations):
+        values = sorted(durations[name])
+        job_stats.append(
+            JobStats(
+                name,
+                len(values),
+                _sorted_median(values),
+                percentile(values, 90),
+                mean(values),
+                median(queues.get(name, [])),
+                binary.get(name, False),
+            )
         )
-        for name, values in sorted(durations.items())
-    )
     matrix = tuple(
         (base, len(names), mean(leg_durations[base]))
         for base, names in sorted(legs.items())
         if len(names) > 1
     )
-    walls = [(r, r.wall_s) for r in runs]
-    wall_values = [w for _, w in walls if w is not None]
+    wall_values = [r.wall_s for r in runs if r.wall_s is not None]
     concluded = [r for r in runs if r.conclusion is not None]
     passed = sum(1 for r in concluded if r.conclusion == "success")
     path = None
@@ -430,15 +532,15 @@ def range_stats(
             text = workflow_files.get((newest.path, newest.head_sha))
             if text:
                 needs = needs_from_workflow(text) or needs
-        path = critical_path(
-            [
-                DagJob(j.name, j.created_at, j.started_at, j.completed_at)
-                for j in newest.jobs
-                if j.ci_status != "skipped"
-            ],
-            newest.started_at,
-            needs,
-        )
+        dag_jobs = [
+            DagJob(*row)
+            for row in db.query(
+                "SELECT name, created_at, started_at, completed_at FROM jobs"
+                " WHERE repo = ? AND run_id = ? AND attempt = ? AND ci_status <> 'skipped'",
+                (repo, newest.run_id, newest.attempt),
+            )
+        ]
+        path = critical_path(dag_jobs, newest.started_at, needs)
         path_run = newest.run_id
     return RangeStats(
         label=label,
@@ -450,7 +552,7 @@ def range_stats(
         wall_median_s=median(wall_values),
         wall_p90_s=percentile(wall_values, 90),
         wall_mean_s=mean(wall_values),
-        jobs=job_stats,
+        jobs=tuple(job_stats),
         matrix=matrix,
         hits=hits,
         misses=misses,
@@ -461,8 +563,15 @@ def range_stats(
         smoke_ran=smoke,
         critical_path=path,
         critical_path_run=path_run,
-        wall_by_run=tuple((r.run_id, r.run_number, w, r.conclusion) for r, w in walls),
+        wall_by_run=tuple((r.run_id, r.run_number, r.wall_s, r.conclusion) for r in runs),
     )
+
+
+def _sorted_median(values: Sequence[float]) -> float | None:
+    if not values:
+        return None
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
 
 
 # -- cache quota --------------------------------------------------------------------------
@@ -781,7 +890,7 @@ def build_report(
     """Compute the whole report for ``repo`` from the database."""
     cfg = config or CriteriaConfig()
     name = resolve_repo(db, repo)
-    runs = load_runs(db, name, workflow)
+    runs = load_run_infos(db, name, workflow)
     base_sel = parse_range(baseline, "--baseline") if baseline else None
     cur_sel = parse_range(current, "--current") if current else None
     base_runs = select_runs(runs, base_sel) if base_sel else None
@@ -808,6 +917,8 @@ def build_report(
         )
     }
     current_stats = range_stats(
+        db,
+        name,
         "current",
         cur_sel,
         cur_runs,
@@ -817,6 +928,8 @@ def build_report(
     )
     baseline_stats = (
         range_stats(
+            db,
+            name,
             "baseline",
             base_sel,
             base_runs or [],
