@@ -248,14 +248,20 @@ class CIRunMachine(RuleBasedStateMachine):
 
     # -- the reference rules -------------------------------------------------------------
     def blockers(self, job: CIJob) -> set[str]:
+        """What keeps the job from executing at all: nothing for an always() job; else the
+        failed or skipped needs, and the builder unless it succeeded for a consumer."""
         assert self.run is not None
-        found = set()
-        if not job.always_guard:
-            found |= {d for d in job.needs if self.status[d] in ("failure", "skipped")}
-        builder = self.run.builder
-        if job.artifact_required and job.id != builder and self.status[builder] != "success":
-            found.add(builder)
+        if job.always_guard:
+            return set()
+        found = {d for d in job.needs if self.status[d] in ("failure", "skipped")}
+        if self.missing_artifact(job):
+            found.add(self.run.builder)
         return found
+
+    def missing_artifact(self, job: CIJob) -> bool:
+        assert self.run is not None
+        builder = self.run.builder
+        return job.artifact_required and job.id != builder and self.status[builder] != "success"
 
     def expected(self, job: CIJob, event: JobEvent, reason: str | None) -> str | None:
         state = self.status[job.id]
@@ -269,8 +275,10 @@ class CIRunMachine(RuleBasedStateMachine):
         blocked = self.blockers(job)
         if event in (JobEvent.SUCCEED, JobEvent.FAIL) and blocked:
             return None
-        if event is JobEvent.SKIP and not blocked and reason is None:
+        if event is JobEvent.SUCCEED and self.missing_artifact(job):
             return None
+        if event is JobEvent.SKIP and not blocked and not self.missing_artifact(job):
+            return None if reason is None else target
         return target
 
     @rule(data=st.data(), event=st.sampled_from(list(JobEvent)), reason=st.none() | reasons)
@@ -295,7 +303,9 @@ class CIRunMachine(RuleBasedStateMachine):
         before = self.run
         snapshot = before.to_json()
         target = self.expected(job, event, reason)
-        blocked = self.blockers(job)
+        blocked = self.blockers(job) or (
+            {self.run.builder} if self.missing_artifact(job) else set()
+        )
         at = self.clock.tick(data.draw(STEPS, label="step"), data.draw(ZONES, label="zone"))
         error: BuildonceError | None = None
         try:
@@ -342,9 +352,13 @@ class CIRunMachine(RuleBasedStateMachine):
         if self.run is None:
             return
         for job in self.run.jobs.values():
-            consumer = job.artifact_required and job.id != self.run.builder
-            if consumer and self.status[job.id] in ("success", "failure"):
+            if not job.artifact_required or job.id == self.run.builder:
+                continue
+            if self.status[job.id] == "success":
                 assert self.status[self.run.builder] == "success", job.id
+            if self.status[job.id] == "failure" and self.status[self.run.builder] != "success":
+                # Only a reporting job under if: always() runs without the binary, and fails.
+                assert job.always_guard, job.id
 
     @invariant()
     def skipped_jobs_name_the_failed_upstream(self) -> None:

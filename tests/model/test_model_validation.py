@@ -441,11 +441,11 @@ RUN_CASES: list[tuple[str, Callable[[], object], str, str]] = [
         lambda: CIRun.of(
             [
                 CIJob(id="build-artifact", status=JobStatus.FAILURE),
-                job(status=JobStatus.FAILURE, always_guard=True, artifact_required=True),
+                job(status=JobStatus.SUCCESS, always_guard=True, artifact_required=True),
             ]
         ),
         "jobs.system-test.status",
-        "failure-propagation",
+        "artifact-requires-successful-build",
     ),
     ("bad builder", lambda: CIRun({}, builder="a b"), "builder", "job-id"),
     ("jobs not a mapping", lambda: CIRun([]), "jobs", "jobs-mapping"),  # type: ignore[arg-type]
@@ -533,3 +533,24 @@ def test_long_needs_chain_does_not_hit_the_recursion_limit() -> None:
     looped = [CIJob(id="j0", needs=("j2999",)), *jobs[1:]]
     with pytest.raises(ValidationError, match="needs form a cycle: j0 -> j2999 -> "):
         CIRun.of(looped)
+
+
+def test_always_guarded_consumer_runs_after_a_failed_build_but_cannot_succeed() -> None:
+    run = CIRun.of(
+        [
+            CIJob(id="build-artifact", status=JobStatus.FAILURE, reason="go build failed"),
+            CIJob(
+                id="report", needs=("build-artifact",), always_guard=True, artifact_required=True
+            ),
+        ]
+    )
+    run = run.apply("report", JobEvent.START, at=T0)
+    assert run.allowed_events("report") == (JobEvent.FAIL, JobEvent.SKIP)
+    with pytest.raises(ValidationError) as info:
+        run.apply("report", JobEvent.SUCCEED, at=T1)
+    assert info.value.rule == "artifact-requires-successful-build"
+    assert "allowed: fail, skip" in str(info.value)
+    failed = run.apply("report", JobEvent.FAIL, at=T1, reason="artifact not found")
+    assert failed.jobs["report"].status is JobStatus.FAILURE
+    skipped = run.apply("report", JobEvent.SKIP, at=T1)
+    assert "'build-artifact' ended with failure" in (skipped.jobs["report"].reason or "")

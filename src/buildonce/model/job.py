@@ -13,7 +13,9 @@ running  skip     skipped  4: an upstream failed and the guard prevents executio
 
 :class:`CIRun` enforces the two validation rules across jobs: a job starts only after every
 ``needs`` prerequisite succeeded (unless it is a reporting job guarded by ``if: always()``),
-and a job with ``artifactRequired`` runs only after the builder job succeeded.  A job whose
+and a job with ``artifactRequired`` runs only after the builder job succeeded.  The one
+exception to both is a reporting job guarded by ``if: always()``: GitHub runs it anyway, so
+it may execute, but if it requires the artifact it can only fail (there is no binary).  A job whose
 guard stops it still passes through Running (the spec has no Pending -> Skipped) and then
 must Skip, recording which prerequisite failed (domain rule 5).
 """
@@ -285,6 +287,13 @@ class CIRun:
                     f"jobs.{job.id}.status",
                     "needs-order",
                 )
+        if job.status is JobStatus.SUCCESS and (artifact := self.artifact_blocker(job.id)):
+            raise _graph_error(
+                f"job {job.id!r} succeeded but requires the artifact, and {artifact!r} ended "
+                f"with {self.jobs[artifact].status.value}",
+                f"jobs.{job.id}.status",
+                "artifact-requires-successful-build",
+            )
         if job.executed:
             blockers = self.guard_blockers(job.id)
             if blockers:
@@ -333,30 +342,42 @@ class CIRun:
             if self.jobs[dep].status in (JobStatus.FAILURE, JobStatus.SKIPPED)
         ]
 
+    def artifact_blocker(self, job_id: str) -> str | None:
+        """The builder, when this job requires the artifact and the build did not succeed."""
+        job = self.jobs[job_id]
+        if not job.artifact_required or job.id == self.builder or self.builder not in self.jobs:
+            return None
+        builder = self.jobs[self.builder]
+        return None if builder.status is JobStatus.SUCCESS else builder.id
+
     def guard_blockers(self, job_id: str) -> list[str]:
-        """Why the guard must keep this job from executing.
+        """Why the guard must keep this job from executing at all (its only way out is Skipped).
 
         Failed or skipped prerequisites block every job except a reporting job guarded by
-        ``if: always()``.  A job that requires the artifact is blocked by a builder that did
-        not succeed even when it is always-guarded: the spec's artifact rule has no
-        exception, and without the binary there is nothing to smoke-test.
+        ``if: always()``, and so does a build that did not succeed for a job that requires
+        the artifact.  An always-guarded job is never blocked: GitHub runs it whatever
+        happened upstream.
         """
         job = self.jobs[job_id]
-        blockers = [] if job.always_guard else self.blocked_by(job_id)
-        if job.artifact_required and job.id != self.builder and self.builder in self.jobs:
-            builder = self.jobs[self.builder]
-            if builder.status is not JobStatus.SUCCESS and self.builder not in blockers:
-                blockers.append(self.builder)
+        if job.always_guard:
+            return []
+        blockers = self.blocked_by(job_id)
+        artifact = self.artifact_blocker(job_id)
+        if artifact is not None and artifact not in blockers:
+            blockers.append(artifact)
         return blockers
 
     def allowed_events(self, job_id: str) -> tuple[JobEvent, ...]:
         """The events :meth:`apply` accepts for this job now (table and guard rules)."""
         job = self._job(job_id)
+        blocked = bool(self.guard_blockers(job_id))
         allowed = []
         for event in job.allowed_events():
             if event is JobEvent.START and any(not self.jobs[d].finished for d in job.needs):
                 continue
-            if event in (JobEvent.SUCCEED, JobEvent.FAIL) and self.guard_blockers(job_id):
+            if event in (JobEvent.SUCCEED, JobEvent.FAIL) and blocked:
+                continue
+            if event is JobEvent.SUCCEED and self.artifact_blocker(job_id):
                 continue
             allowed.append(event)
         return tuple(allowed)
@@ -401,9 +422,21 @@ class CIRun:
                 "failure-propagation",
                 hint="only a reporting job guarded by if: always() runs after a failure",
             )
+        artifact = self.artifact_blocker(job_id)
+        if event is JobEvent.SUCCEED and artifact is not None:
+            # An always-guarded consumer does run after a failed build (GitHub ignores the
+            # failure for it), but with no binary to smoke-test it cannot succeed.
+            raise _graph_error(
+                f"job {job_id!r} cannot succeed: it requires the artifact and {artifact!r} "
+                f"ended with {self.jobs[artifact].status.value}; allowed: fail, skip",
+                f"jobs.{job_id}.status",
+                "artifact-requires-successful-build",
+                hint="a job that downloads the binary should not run under if: always()",
+            )
         if event is JobEvent.SKIP:
-            if blockers:
-                dep = self.jobs[blockers[0]]
+            upstream_ids = blockers or ([artifact] if artifact else [])
+            if upstream_ids:
+                dep = self.jobs[upstream_ids[0]]
                 # Domain rule 5: the skipped job records why, naming the job that failed.
                 upstream = f"skipped: prerequisite {dep.id!r} ended with {dep.status.value}"
                 if dep.reason:
