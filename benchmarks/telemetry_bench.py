@@ -155,10 +155,9 @@ def main() -> int:
                 f"{REPORT_TARGET_S:.0f}s {verdict}"
             )
             assert result is not None
-            print(
-                f"             {result.current.runs + (result.baseline.runs if result.baseline else 0)}"
-                f" runs; criteria: " + ", ".join(f"{c.id}={c.status}" for c in result.criteria)
-            )
+            total = result.current.runs + (result.baseline.runs if result.baseline else 0)
+            criteria = ", ".join(f"{c.id}={c.status}" for c in result.criteria)
+            print(f"             {total} runs; criteria: {criteria}")
             cli = []
             for _ in range(min(args.repeat, 3)):
                 t = time.perf_counter()

@@ -197,11 +197,20 @@ def test_in_progress_run_is_completed_later(fake_clock: FakeClock, tmp_path: Pat
 def test_since_and_branch_filters(fake_clock: FakeClock, tmp_path: Path) -> None:
     gh = SyntheticGitHub(runs=72, rerun_every=0, cache_entries=0)  # one run an hour: 3 days
     with ReplayServer(gh) as server, connect(str(tmp_path / "t.db")) as db:
-        _ingest(db, server, fake_clock, since="2025-10-03", branch="main", caches=False)
+        _ingest(
+            db,
+            server,
+            fake_clock,
+            since="2025-10-03",
+            branch="main",
+            workflow="ci.yaml",
+            caches=False,
+        )
         rows = db.query("SELECT run_number, head_branch FROM runs")
     assert {b for _, b in rows} == {"main"}
     # runs 49.. were created on or after 2025-10-03; every fifth run is on a feature branch
     assert sorted(n for n, _ in rows) == [n for n in range(49, 73) if (n - 1) % 5]
+    assert server.log[0][0].startswith(f"/repos/{REPO}/actions/workflows/ci.yaml/runs?")
     assert "created=%3E%3D2025-10-03" in server.log[0][0]
 
 

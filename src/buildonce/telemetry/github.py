@@ -309,6 +309,9 @@ class GitHubClient:
 
     def _http_error(self, url: str, status: int, body: bytes) -> BuildonceError:
         message = _message(body) or http.client.responses.get(status, "error")
+        if self.token:
+            # A proxy or test server may echo the request; the token must still not leak.
+            message = message.replace(self.token, "***")
         where = _redact(url)
         if status == 401:
             return NetworkError(

@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 
 from buildonce.errors import ConfigError
 from buildonce.model import CIJob, JobEvent, JobStatus
-from buildonce.telemetry.timestamps import parse_time
+from buildonce.telemetry.timestamps import parse_iso, parse_time
 
 _MATRIX_SUFFIX = re.compile(r"\s+\([^()]*\)$")
 _RAN = frozenset({"success", "failure", "cancelled", "timed_out", "neutral"})
@@ -204,8 +204,10 @@ def parse_steps(raw_steps: object) -> tuple[StepRecord, ...]:
         if not isinstance(raw, dict):
             continue
         get = raw.get
-        start = parse_time(get("started_at"))
-        end = parse_time(get("completed_at"))
+        start_text = get("started_at")
+        end_text = get("completed_at")
+        start = parse_iso(start_text) if type(start_text) is str and start_text else None
+        end = parse_iso(end_text) if type(end_text) is str and end_text else None
         if start is not None and end is not None and end < start:
             end = start  # "completed before started" on skipped/post steps: zero length
         number = get("number")
@@ -224,33 +226,38 @@ def parse_steps(raw_steps: object) -> tuple[StepRecord, ...]:
 
 
 def classify_cache(
-    steps: Sequence[StepRecord], patterns: StepPatterns = DEFAULT_PATTERNS
+    steps: Sequence[StepRecord],
+    patterns: StepPatterns = DEFAULT_PATTERNS,
+    kinds: Sequence[frozenset[str]] | None = None,
 ) -> tuple[bool | None, str]:
-    """``(cache_hit, evidence)`` from step names and conclusions; ``None`` when unknown."""
+    """``(cache_hit, evidence)`` from step names and conclusions; ``None`` when unknown.
+
+    ``kinds`` (each step's :meth:`StepPatterns.kinds`) may be passed when already known.
+    """
     if not steps:
         return None, "no-steps"
-    for step in steps:
-        if step.ran and patterns.matches("hit_name", step.name):
-            return True, "step-name"
-        if step.ran and patterns.matches("miss_name", step.name):
-            return False, "step-name"
-    restore_at = next((i for i, s in enumerate(steps) if patterns.matches("restore", s.name)), None)
+    if kinds is None:
+        kinds = [patterns.kinds(s.name) for s in steps]
+    for step, found in zip(steps, kinds, strict=True):
+        if found and step.ran:
+            if "hit_name" in found:
+                return True, "step-name"
+            if "miss_name" in found:
+                return False, "step-name"
+    restore_at = next((i for i, k in enumerate(kinds) if "restore" in k), None)
     if restore_at is None:
         return None, "no-restore-step"
     if steps[restore_at].conclusion != "success":
         return None, "restore-did-not-run"
-    failed_before = any(s.conclusion in _FAILED for s in steps[:restore_at])
-    if failed_before:
+    if any(s.conclusion in _FAILED for s in steps[:restore_at]):
         return None, "earlier-failure"
-    later = steps[restore_at + 1 :]
     for kind in ("compile", "save"):
-        guarded = [s for s in later if patterns.matches(kind, s.name)]
+        guarded = [i for i in range(restore_at + 1, len(steps)) if kind in kinds[i]]
         if not guarded:
             continue
-        if any(s.ran for s in guarded):
+        if any(steps[i].ran for i in guarded):
             return False, "step-ran"
-        first = later.index(guarded[0])
-        if any(s.conclusion in _FAILED for s in later[:first]):
+        if any(s.conclusion in _FAILED for s in steps[restore_at + 1 : guarded[0]]):
             return None, "earlier-failure"
         return True, "step-skipped"
     return None, "no-guarded-step"
@@ -278,7 +285,7 @@ def derive_job(raw: Mapping[str, Any], patterns: StepPatterns = DEFAULT_PATTERNS
     compile_ran = [s for s, k in zip(steps, kinds, strict=True) if "compile" in k and s.ran]
     smoke_ran = any("smoke" in k and s.ran for s, k in zip(steps, kinds, strict=True))
     uses_binary = any(not k.isdisjoint(_BINARY_KINDS) for k in kinds)
-    hit, evidence = classify_cache(steps, patterns)
+    hit, evidence = classify_cache(steps, patterns, kinds)
     name = str(raw.get("name") or "")
     labels = raw.get("labels")
     status = str(raw.get("status") or "")

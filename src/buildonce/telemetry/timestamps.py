@@ -20,13 +20,14 @@ def parse_time(value: object) -> float | None:
     """``value`` as UTC epoch seconds, or ``None`` when absent, malformed or a sentinel."""
     if not isinstance(value, str) or not value:
         return None
-    return _parse(value)
+    return parse_iso(value)
 
 
 # A run's steps share most of their stamps (one step ends when the next starts), and an
 # ingest parses millions of them: memoising is the cheapest speed-up there is.
 @lru_cache(maxsize=65536)
-def _parse(value: str) -> float | None:
+def parse_iso(value: str) -> float | None:
+    """:func:`parse_time` for a value already known to be a non-empty string."""
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
