@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from model_strategies import ci_runs
 
 from buildonce.errors import ValidationError
 from buildonce.model import (
@@ -310,3 +312,46 @@ def test_snapshot_compares_module_toolchain_with_the_binary_key() -> None:
     with pytest.raises(ValidationError) as info:
         RunSnapshot(run=spec_run(), binary_cache_entry=missing_entry(), go_module_cache=other)
     assert info.value.rule == "toolchain-matches-build"
+
+
+# -- properties over random runs ------------------------------------------------------------
+
+
+def _time_of(job: CIJob, event: JobEvent) -> datetime | None:
+    return next((r.at for r in job.history if r.event == event.value), None)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(run=ci_runs(max_events=30))
+def test_builder_seeds_and_every_consumer_restores_is_always_accepted(run: CIRun) -> None:
+    builder = run.jobs[run.builder]
+    entry = missing_entry()
+    built_at = _time_of(builder, JobEvent.SUCCEED)
+    if built_at is not None:
+        entry = entry.seed(at=built_at, job=run.builder, size_bytes=1)
+        started = sorted(
+            (at, job.id)
+            for job in run.artifact_consumers
+            if (at := _time_of(job, JobEvent.START)) is not None
+        )
+        for at, job_id in started:
+            entry = entry.restore(at=at, job=job_id)
+    succeeded = [j for j in run.artifact_consumers if j.status is JobStatus.SUCCESS]
+    if built_at is None and succeeded:
+        # A consumer can only succeed after a successful build, so this cannot happen.
+        raise AssertionError("a consumer succeeded without a build")
+    use = link_artifact(entry, run)
+    assert {j.id for j in use.consumers} == {j.id for j in run.artifact_consumers}
+    if succeeded:
+        # Forget one consumer's restore: the relationship must notice.
+        dropped = succeeded[0].id
+        partial = missing_entry()
+        for record in entry.history:
+            if record.event == "seed":
+                partial = partial.seed(at=record.at, job=record.job, size_bytes=1)
+            elif record.job != dropped:
+                partial = partial.restore(at=record.at, job=record.job or "")
+        with pytest.raises(ValidationError) as info:
+            link_artifact(partial, run)
+        assert info.value.rule == "entry-available-before-smoke-test"
+        assert dropped in str(info.value)
