@@ -337,6 +337,8 @@ def test_formats(fmt: str, ksail_db: str, capsys: pytest.CaptureFixture[str]) ->
     elif fmt == "markdown":
         assert "| binary cache hit rate |" in out
         assert "### Critical path" in out
+        assert "### Timeline: CI - Go run 40 " in out
+        assert "```mermaid\ngantt\n" in out
     elif fmt == "html":
         assert out.startswith("<!doctype html>")
         assert "<td>binary cache hit rate</td>" in out
@@ -374,6 +376,7 @@ def test_github_summary_and_output_file(
     assert out_file.read_text(encoding="utf-8").startswith("<!doctype html>")
     text = summary.read_text(encoding="utf-8")
     assert text.startswith("earlier step\n## buildonce telemetry")
+    assert "```mermaid" in text
 
 
 def test_github_summary_unset_warns(ksail_db: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -321,7 +321,14 @@ def _report(args: argparse.Namespace) -> int:
             workflow_file_text=workflow_text,
             config=config,
         )
+        timeline = ""
+        if report.current.last_run is not None and (
+            args.format == "markdown" or args.github_summary
+        ):
+            timeline = _timeline_markdown(db, report.repo, report.current.last_run)
     text = FORMATTERS[args.format](report)
+    if args.format == "markdown":
+        text += timeline
     if args.output:
         try:
             Path(args.output).write_text(text, encoding="utf-8")
@@ -329,7 +336,7 @@ def _report(args: argparse.Namespace) -> int:
             raise InputError(f"cannot write: {exc.strerror}", where=args.output) from None
     else:
         sys.stdout.write(text)
-    if args.github_summary and not append_step_summary(render_markdown(report)):
+    if args.github_summary and not append_step_summary(render_markdown(report) + timeline):
         print(
             "buildonce: warning: --github-summary: $GITHUB_STEP_SUMMARY is not set", file=sys.stderr
         )
@@ -338,6 +345,15 @@ def _report(args: argparse.Namespace) -> int:
         print(f"buildonce: criteria failed: {names}", file=sys.stderr)
         return EXIT_FAILURE
     return 0
+
+
+def _timeline_markdown(db: Any, repo: str, run_id: int) -> str:
+    """The newest run as Mermaid Gantt blocks, which GitHub renders in a job summary."""
+    from buildonce.telemetry import plot
+
+    timeline = plot.load_timeline(db, repo, run_id)
+    blocks = "".join(f"\n```mermaid\n{d}```\n" for d in plot.gantt_mermaid(timeline))
+    return f"\n### Timeline: {timeline.title}\n{blocks}"
 
 
 def _plot(args: argparse.Namespace) -> int:
