@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from model_strategies import ci_runs
 
 from buildonce.errors import ValidationError
@@ -355,3 +356,49 @@ def test_builder_seeds_and_every_consumer_restores_is_always_accepted(run: CIRun
             link_artifact(partial, run)
         assert info.value.rule == "entry-available-before-smoke-test"
         assert dropped in str(info.value)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(run=ci_runs(max_events=30), hit=st.booleans(), data=st.data())
+def test_consistent_cache_hits_are_accepted_and_a_flipped_one_is_not(
+    run: CIRun, hit: bool, data: st.DataObject
+) -> None:
+    from dataclasses import replace
+
+    started = {
+        job.id: at for job in run.jobs.values() if (at := _time_of(job, JobEvent.START)) is not None
+    }
+    cache = GoModuleCache(key=MODKEY, toolchain="1.25.4", hit=hit)
+    hits = dict.fromkeys(run.jobs, False)
+    if hit:
+        hits.update(dict.fromkeys(started, True))
+    elif started:
+        # The first job to finish successfully saves the cold cache; jobs that start later
+        # restore what it saved.
+        savers = sorted(
+            (at, job.id)
+            for job in run.jobs.values()
+            if (at := _time_of(job, JobEvent.SUCCEED)) is not None
+        )
+        if savers:
+            saved_at, saver = savers[0]
+            cache = cache.save(at=saved_at, job=saver)
+            hits.update({j: j != saver and at >= saved_at for j, at in started.items()})
+    consistent = CIRun(
+        {j: replace(job, cache_hit=hits[j]) for j, job in run.jobs.items()}, run.builder
+    )
+    use = link_module_cache(cache, consistent, build_toolchain="1.25.4")
+    assert set(use.hits) | set(use.misses) == set(started)
+    assert set(use.miss_messages()) == set(use.misses)
+
+    # Flip one started job where the answer is certain to become wrong.
+    # A restored cache is a hit for everyone; a miss nobody saved is a miss for everyone.
+    if not started or (not hit and cache.history):
+        return
+    victim = data.draw(st.sampled_from(sorted(started)))
+    jobs = dict(consistent.jobs)
+    jobs[victim] = replace(jobs[victim], cache_hit=not jobs[victim].cache_hit)
+    with pytest.raises(ValidationError) as info:
+        link_module_cache(cache, CIRun(jobs, run.builder))
+    assert info.value.rule == "cache-hit-consistent"
+    assert victim in str(info.value)
