@@ -1,8 +1,10 @@
 """The specification's domain model: three entities, their rules and lifecycles.
 
 Pure values, no I/O.  Every entity is a frozen dataclass that validates itself at
-construction; transitions return a new value and raise
-:class:`~buildonce.errors.InvalidTransitionError` when not allowed.
+construction (:class:`~buildonce.errors.ValidationError` names the field and the rule);
+transitions return a new value and raise :class:`~buildonce.errors.InvalidTransitionError`
+when not allowed.  :mod:`buildonce.model.relations` checks the spec's two relationships
+across entities, and :func:`model_schema` is the JSON Schema of the JSON form.
 """
 
 from __future__ import annotations
