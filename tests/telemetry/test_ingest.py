@@ -15,6 +15,7 @@ from buildonce.telemetry._replay import RecordedRoutes, ReplayServer, SyntheticG
 from buildonce.telemetry.db import SCHEMA_VERSION, Database, connect
 from buildonce.telemetry.github import GitHubClient, RetryPolicy
 from buildonce.telemetry.ingest import IngestOptions, ingest_github
+from buildonce.telemetry.records import StepPatterns
 
 from .conftest import REPO, FakeClock, load, make_client
 
@@ -367,3 +368,30 @@ def test_retry_budget_option(
     assert code == 1
     assert "exceed the 10s budget" in capsys.readouterr().err
     assert RetryPolicy().max_total_wait_s == 900
+
+
+def test_new_step_patterns_reclassify_stored_jobs(
+    synthetic: tuple[ReplayServer, SyntheticGitHub], fake_clock: FakeClock, tmp_path: Path
+) -> None:
+    server, _gh = synthetic
+    with connect(str(tmp_path / "t.db")) as db:
+        first = _ingest(db, server, fake_clock)
+        assert first.rederived == 0  # nothing stored yet
+        rebuilt = db.query("SELECT COUNT(*) FROM jobs WHERE rebuilt = 1")[0][0]
+        assert rebuilt > 0
+        requests = len(server.log)
+        # The user says compiles are steps named "Download dependencies" instead.
+        patterns = StepPatterns(compile=r"download dependencies")
+        with make_client(server, fake_clock) as client:
+            second = ingest_github(db, client, IngestOptions(repo=REPO, patterns=patterns))
+        assert second.rederived == len(db.query("SELECT job_id FROM jobs"))
+        assert second.jobs == 0  # nothing was fetched again to get there
+        assert len(server.log) - requests == 1 + 3  # the 304 list page and the cache snapshot
+        legs_before = db.query(
+            "SELECT COUNT(*) FROM jobs WHERE rebuilt = 1 AND name LIKE 'system-test (%'"
+            " AND run_id < 9000000020"
+        )[0][0]
+        assert db.query("SELECT COUNT(*) FROM jobs WHERE rebuilt = 1")[0][0] == legs_before
+        with make_client(server, fake_clock) as client:
+            third = ingest_github(db, client, IngestOptions(repo=REPO, patterns=patterns))
+        assert third.rederived == 0

@@ -77,7 +77,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             credential TEXT NOT NULL, url TEXT NOT NULL, etag TEXT, last_modified TEXT,
             PRIMARY KEY (credential, url))""",
         """CREATE TABLE sync_state (
-            repo TEXT NOT NULL, scope TEXT NOT NULL, high_water DOUBLE PRECISION,
+            repo TEXT NOT NULL, scope TEXT NOT NULL, high_water DOUBLE PRECISION, value TEXT,
             PRIMARY KEY (repo, scope))""",
         """CREATE TABLE workflow_files (
             repo TEXT NOT NULL, path TEXT NOT NULL, sha TEXT NOT NULL, content TEXT,

@@ -34,7 +34,9 @@ from buildonce.telemetry.records import (
     DEFAULT_PATTERNS,
     JobRecord,
     StepPatterns,
+    classify_steps,
     derive_job,
+    steps_from_text,
     steps_to_text,
 )
 from buildonce.telemetry.timestamps import parse_time
@@ -103,6 +105,7 @@ class IngestSummary:
     requests: int = 0
     waited_s: float = 0.0
     listing_complete: bool = False
+    rederived: int = 0
     rate_limit_remaining: int | None = None
     elapsed_s: float = 0.0
     warnings: list[str] = field(default_factory=list)
@@ -123,6 +126,7 @@ def ingest_github(
     summary = IngestSummary(repo=options.repo)
     say = progress or (lambda _msg: None)
     try:
+        summary.rederived = rederive_if_patterns_changed(db, options.repo, options.patterns)
         _list_runs(db, client, options, summary, say)
         _fetch_jobs(db, client, options, summary, say)
         if options.workflow_files:
@@ -413,6 +417,54 @@ def _job_row(repo: str, job: JobRecord) -> tuple[Any, ...]:
         job.runner_name,
         _compact(list(job.labels)),
     )
+
+
+# -- re-classification ------------------------------------------------------------------
+_PATTERNS_SCOPE = "step-patterns"
+
+
+def rederive_if_patterns_changed(db: Database, repo: str, patterns: StepPatterns) -> int:
+    """Re-classify every stored job when the step patterns differ from the last ingest's.
+
+    Unchanged runs are never fetched again, so without this a new ``--compile-step`` would
+    only apply to new runs.  The stored steps are enough; no request is made.
+    """
+    rows = db.query(
+        "SELECT value FROM sync_state WHERE repo = ? AND scope = ?", (repo, _PATTERNS_SCOPE)
+    )
+    if rows and rows[0][0] == patterns.fingerprint:
+        return 0
+    updates = []
+    for job_id, text in db.query("SELECT job_id, steps FROM job_steps WHERE repo = ?", (repo,)):
+        o = classify_steps(steps_from_text(text), patterns)
+        hit = None if o.cache_hit is None else int(o.cache_hit)
+        updates.append(
+            (
+                hit,
+                o.evidence,
+                int(o.compile_steps > 0),
+                o.compile_steps,
+                int(o.smoke_ran),
+                int(o.uses_binary),
+                repo,
+                job_id,
+            )
+        )
+    with db.transaction():
+        db.executemany(
+            "UPDATE jobs SET cache_hit = ?, cache_evidence = ?, rebuilt = ?, compile_steps = ?,"
+            " smoke_ran = ?, uses_binary = ? WHERE repo = ? AND job_id = ?",
+            updates,
+        )
+        _upsert(
+            db,
+            "sync_state",
+            ("repo", "scope"),
+            {"repo": repo, "scope": _PATTERNS_SCOPE, "value": patterns.fingerprint},
+        )
+    if updates:
+        link_jobs_to_caches(db, repo)
+    return len(updates)
 
 
 # -- phase 3: caches ----------------------------------------------------------------------

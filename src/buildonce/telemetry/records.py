@@ -19,6 +19,7 @@ a zero-length interval, an empty ``steps`` list falls back to job times, overlap
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -60,6 +61,12 @@ class StepPatterns:
     miss_name: str = r"\bcache[:= ]+miss\b"
     _compiled: dict[str, re.Pattern[str]] = field(default_factory=dict, compare=False, repr=False)
     _memo: dict[str, frozenset[str]] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the classification: records derived under another one are stale."""
+        fields = (self.compile, self.restore, self.save, self.smoke, self.hit_name, self.miss_name)
+        return hashlib.sha256("\0".join(fields).encode()).hexdigest()[:16]
 
     def __post_init__(self) -> None:
         for name in ("compile", "restore", "save", "smoke", "hit_name", "miss_name"):
@@ -263,6 +270,30 @@ def classify_cache(
     return None, "no-guarded-step"
 
 
+class StepOutcome(NamedTuple):
+    """What a job's steps say about the binary; recomputable from stored steps."""
+
+    cache_hit: bool | None
+    evidence: str
+    compile_steps: int
+    smoke_ran: bool
+    uses_binary: bool
+
+
+def classify_steps(
+    steps: Sequence[StepRecord], patterns: StepPatterns = DEFAULT_PATTERNS
+) -> StepOutcome:
+    kinds = [patterns.kinds(s.name) for s in steps]
+    hit, evidence = classify_cache(steps, patterns, kinds)
+    return StepOutcome(
+        hit,
+        evidence,
+        sum(1 for s, k in zip(steps, kinds, strict=True) if "compile" in k and s.ran),
+        any("smoke" in k and s.ran for s, k in zip(steps, kinds, strict=True)),
+        any(not k.isdisjoint(_BINARY_KINDS) for k in kinds),
+    )
+
+
 def derive_job(raw: Mapping[str, Any], patterns: StepPatterns = DEFAULT_PATTERNS) -> JobRecord:
     """A :class:`JobRecord` from one job object of the jobs API."""
     steps = parse_steps(raw.get("steps"))
@@ -281,11 +312,7 @@ def derive_job(raw: Mapping[str, Any], patterns: StepPatterns = DEFAULT_PATTERNS
     queue = None
     if created is not None and started is not None:
         queue = max(started - created, 0.0)
-    kinds = [patterns.kinds(s.name) for s in steps]
-    compile_ran = [s for s, k in zip(steps, kinds, strict=True) if "compile" in k and s.ran]
-    smoke_ran = any("smoke" in k and s.ran for s, k in zip(steps, kinds, strict=True))
-    uses_binary = any(not k.isdisjoint(_BINARY_KINDS) for k in kinds)
-    hit, evidence = classify_cache(steps, patterns, kinds)
+    outcome = classify_steps(steps, patterns)
     name = str(raw.get("name") or "")
     labels = raw.get("labels")
     status = str(raw.get("status") or "")
@@ -304,12 +331,12 @@ def derive_job(raw: Mapping[str, Any], patterns: StepPatterns = DEFAULT_PATTERNS
         completed_at=completed,
         duration_s=duration,
         queue_s=queue,
-        cache_hit=hit,
-        cache_evidence=evidence,
-        rebuilt=bool(compile_ran),
-        compile_steps=len(compile_ran),
-        smoke_ran=smoke_ran,
-        uses_binary=uses_binary,
+        cache_hit=outcome.cache_hit,
+        cache_evidence=outcome.evidence,
+        rebuilt=outcome.compile_steps > 0,
+        compile_steps=outcome.compile_steps,
+        smoke_ran=outcome.smoke_ran,
+        uses_binary=outcome.uses_binary,
         runner_name=raw.get("runner_name") if isinstance(raw.get("runner_name"), str) else None,
         labels=tuple(str(x) for x in labels) if isinstance(labels, list) else (),
         steps=steps,
