@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from buildonce.cli import main
 from buildonce.errors import ConfigError
@@ -395,3 +399,31 @@ def test_new_step_patterns_reclassify_stored_jobs(
         with make_client(server, fake_clock) as client:
             third = ingest_github(db, client, IngestOptions(repo=REPO, patterns=patterns))
         assert third.rederived == 0
+
+
+@pytest.fixture(scope="module")
+def shared_server() -> Iterator[ReplayServer]:
+    with ReplayServer(SyntheticGitHub(runs=40, switch_at=20, rerun_every=15)) as server:
+        yield server
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(kills=st.lists(st.integers(min_value=1, max_value=46), min_size=1, max_size=3))
+def test_any_sequence_of_kills_then_a_full_ingest_loses_nothing(
+    kills: list[int],
+    shared_server: ReplayServer,
+    clean_dump: dict[str, list[tuple[Any, ...]]],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    clock = FakeClock()
+    path = tmp_path_factory.mktemp("kills") / "t.db"
+    with connect(str(path)) as db:
+        for die_after in kills:
+            client = DyingClient(api_url=shared_server.url, sleep=clock.sleep, clock=clock.clock)
+            client.die_after = die_after
+            # killed mid-way, or not at all when the kill point lies past the last request
+            with client, contextlib.suppress(KilledError):
+                ingest_github(db, client, IngestOptions(repo=REPO))
+            assert db.check() == []
+        _ingest(db, shared_server, clock)
+        assert dump(db) == clean_dump
