@@ -293,11 +293,12 @@ def main() -> int:
     parser.add_argument("--size-mb", type=int, default=190, help="embedded blob size (default 190)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (default 3)")
     parser.add_argument("--skip-s3", action="store_true", help="local store only")
+    parser.add_argument("--skip-local", action="store_true", help="S3 store only")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="buildonce-bench-") as tmp:
         work = Path(tmp)
         binary = build_binary(work, args.size_mb * 1024 * 1024)
-        ratios = bench_local(binary, work, args.repeat)
+        ratios = {} if args.skip_local else bench_local(binary, work, args.repeat)
         if not args.skip_s3:
             ratios.update(bench_s3(binary, work, args.repeat))
         print("ratios:")

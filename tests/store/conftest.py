@@ -151,6 +151,13 @@ class WeedServer:
             self.proc.wait()
         self.proc = None
 
+    def kill(self) -> None:
+        """Stop abruptly (SIGKILL): in-flight responses are cut, not finished gracefully."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
     def env(self) -> dict[str, str]:
         return {
             "AWS_ENDPOINT_URL_S3": self.endpoint,

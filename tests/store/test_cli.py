@@ -278,3 +278,28 @@ def test_quiet_when_neither_terminal_nor_ci(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.delenv("CI", raising=False)
     factory = cli_store.progress_factory()
     assert not isinstance(factory("save", 10), cli_store._Progress)
+
+
+def test_prepare_smoke_of_a_foreign_binary_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    junk = tmp_path / "bin" / "app"
+    junk.parent.mkdir()
+    junk.write_bytes(b"\x00not an executable\n" * 100)
+    assert main(["save", "--key", "Linux-app-1.25.4-abc123", str(junk)]) == 0
+    junk.unlink()
+    code = main(
+        [
+            "prepare",
+            "--root",
+            str(tmp_path),
+            "--binary",
+            "bin/app",
+            "--key",
+            "Linux-app-1.25.4-abc123",
+        ]
+    )
+    assert code == 1
+    line = one_line_error(capsys.readouterr().err)
+    assert "could not start" in line
+    assert "Exec format error" in line

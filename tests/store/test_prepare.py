@@ -231,7 +231,7 @@ def test_s3_server_stopped_mid_restore_falls_back_to_building(
         store = open_store("s3://buildonce-test/mid")
         big = tmp_path / "big"
         # Random bytes do not compress: the download takes long enough to be cut.
-        big.write_bytes(os.urandom(16 * 1024 * 1024))
+        big.write_bytes(os.urandom(48 * 1024 * 1024))
         scope = cache.scope_from_env({})
         assert cache.save(store, [big], key=KEY, scope=scope).created
 
@@ -241,7 +241,8 @@ def test_s3_server_stopped_mid_restore_falls_back_to_building(
             def tick(n: int) -> None:
                 if label == "restore" and not state["stopped"]:
                     state["stopped"] = True
-                    server.stop()
+                    # SIGKILL: a graceful stop lets weed finish the response in flight.
+                    server.kill()
 
             return tick
 

@@ -226,6 +226,9 @@ def save(
 ) -> SaveOutcome:
     """Archive ``paths`` under ``key`` in ``scope.current``; the first writer wins."""
     check_key(key)
+    allowed_events = {"binary": ("seed", "rebuild"), "gomod": ("save",)}.get(kind)
+    if allowed_events is None or event not in allowed_events:
+        raise InputError(f"cannot create a {kind!r} entry with event {event!r}")
     if not paths:
         raise InputError("nothing to save", hint="name at least one PATH")
     if not scope.trusted and not allow_untrusted:
@@ -374,13 +377,8 @@ def _fetch_verified(
         ) from exc
     try:
         tick = progress("restore", record.size)
-        blob_path = getattr(store, "blob_path", None)
         opener = getattr(store, "open_blob", None)
-        if callable(blob_path) and record.compression == "none":
-            got = archive.unpack_file(
-                blob_path(record.blob), scratch, count=len(dests), progress=tick
-            )
-        elif callable(opener):
+        if callable(opener):
             with opener(record.blob) as source:
                 got = archive.unpack(
                     source, scratch, count=len(dests), compression=record.compression, progress=tick
@@ -500,7 +498,12 @@ def history(store: Store, record: EntryRecord) -> EntryHistory:
         state = mstate.value
     else:
         estate = EntryState.MISSING
-        created = EntryEvent(record.meta.get("event", EntryEvent.SEED.value))
+        try:
+            created = EntryEvent(record.meta.get("event", EntryEvent.SEED.value))
+        except ValueError:
+            created = (
+                EntryEvent.SEED
+            )  # a record from another writer: assume the build job seeded it
         target_state = ENTRY_LIFECYCLE.next_state(estate, created)
         rows.append(
             HistoryRow(

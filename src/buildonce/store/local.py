@@ -137,17 +137,10 @@ class LocalStore(ObjectStore):
         except FileNotFoundError as exc:
             raise StoreError("the entry's content is missing", where=str(self._path(name))) from exc
 
-    def blob_path(self, name: str) -> Path:
-        """Local fast path: restore copies members straight out of the stored archive."""
-        path = self._path(name)
-        if not path.is_file():
-            raise StoreError("the entry's content is missing", where=str(path))
-        return path
-
     def open_blob(self, name: str) -> BinaryIO:
-        """Local fast path: read the archive in place instead of copying it first."""
+        """Local fast path: restore reads the archive in place instead of copying it first."""
         try:
-            return open(self._path(name), "rb")
+            return open(self._path(name), "rb", buffering=0)
         except FileNotFoundError as exc:
             raise StoreError("the entry's content is missing", where=str(self._path(name))) from exc
 

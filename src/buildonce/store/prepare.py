@@ -110,8 +110,12 @@ def _run(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], what: str) -
         raise CommandFailedError(
             f"{what} command not found: {argv[0]}", hint=f"check the {what} command"
         ) from exc
-    except PermissionError as exc:
-        raise CommandFailedError(f"{what} command is not executable: {argv[0]}") from exc
+    except OSError as exc:
+        # EACCES, ENOEXEC ("Exec format error": a binary for another OS/arch, or not one)...
+        raise CommandFailedError(
+            f"{what} command `{shlex.join(argv)}` could not start: {exc.strerror or exc}",
+            hint="check that the binary was built for this runner's OS and architecture",
+        ) from exc
     run = CommandRun(tuple(argv), proc.returncode, proc.stdout)
     if proc.returncode != 0:
         lines = [line for line in proc.stdout.splitlines() if line.strip()]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -275,18 +276,61 @@ def _shared_client(endpoint: str | None, region: str, style: str) -> Any:
 
 
 class _Body:
-    """A streaming GET body whose network failures become StoreError (a miss, not corruption)."""
+    """A streaming GET body read ahead by a thread; network failures become StoreError.
 
-    def __init__(self, body: Any, store: S3Store, name: str) -> None:
+    The thread overlaps the socket reads with hashing, decompression and writing in the
+    consumer (all of which release the GIL).  A failure is a miss, not corruption.
+    """
+
+    def __init__(self, body: Any, store: S3Store, name: str, depth: int = 8) -> None:
         self.body = body
         self.store = store
         self.name = name
+        self.queue: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=depth)
+        self.buffer = b""
+        self.done = False
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._fill, name="buildonce-s3-read", daemon=True)
+        self.thread.start()
+
+    def _fill(self) -> None:
+        try:
+            while not self.stopping.is_set():
+                chunk: bytes = self.body.read(CHUNK)
+                self._put(chunk)
+                if not chunk:
+                    return
+        except BaseException as exc:
+            self._put(exc)
+
+    def _put(self, item: bytes | BaseException) -> None:
+        while not self.stopping.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
 
     def read(self, n: int = -1) -> bytes:
-        try:
-            data: bytes = self.body.read(n if n >= 0 else None)
-        except Exception as exc:
-            raise self.store._error(exc, self.name) from exc
+        want = n if n >= 0 else 1 << 62
+        parts = [self.buffer] if self.buffer else []
+        have = len(self.buffer)
+        while have < want and not self.done:
+            item = self.queue.get()
+            if isinstance(item, BaseException):
+                self.done = True
+                if isinstance(item, Exception):
+                    raise self.store._error(item, self.name) from item
+                raise item
+            if not item:
+                self.done = True
+            parts.append(item)
+            have += len(item)
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
+        if len(data) > want:
+            data, self.buffer = data[:want], data[want:]
+        else:
+            self.buffer = b""
         return data
 
     def __enter__(self) -> _Body:
@@ -298,5 +342,8 @@ class _Body:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self.stopping.set()
+        # Closing the socket wakes a reader blocked in recv; it then sees `stopping`.
         with contextlib.suppress(Exception):
             self.body.close()
+        self.thread.join(timeout=30)
