@@ -91,7 +91,7 @@ def _common(parser: argparse.ArgumentParser, *, scope: bool = True) -> None:
         "--store",
         metavar="URL",
         help="cache store: a directory, file://PATH or s3://BUCKET/PREFIX "
-        "(default: $BUILDONCE_STORE, else GitHub's cache inside Actions actions, "
+        "(default: $BUILDONCE_STORE, else GitHub's cache in Actions JavaScript/container actions, "
         "else $BUILDONCE_CACHE_DIR or ~/.cache/buildonce)",
     )
     if scope:
