@@ -159,6 +159,8 @@ def test_untrusted_trigger_save_is_refused(
         (["save", "--key", "a,b", "BIN"], "comma", 2),
         (["save", "--key", "x" * 513, "BIN"], "512", 2),
         (["restore", "--key", "k", "--restore-key", "bad,key", "x"], "comma", 2),
+        (["restore", "--key", "k", "x", "./x"], "listed twice", 2),
+        (["save", "--key", "k", "BIN", "BIN"], "listed twice", 2),
         (["save", "--store", "ftp://host/x", "--key", "k", "BIN"], "unknown store scheme", 2),
         (["save", "--store", "s3://", "--key", "k", "BIN"], "names no bucket", 2),
         (["save", "--store", "s3://b", "--key", "k", "BIN"], "at least 3 characters", 2),

@@ -326,6 +326,8 @@ def restore(
         raise CacheKeyError(f"{1 + len(restore_keys)} keys given; at most {MAX_KEYS} are allowed")
     if not dests:
         raise InputError("nothing to restore into", hint="name at least one PATH")
+    if len({os.path.abspath(d) for d in dests}) != len(dests):
+        raise InputError("a destination is listed twice", where=", ".join(map(str, dests)))
     request = Lookup((key, *restore_keys), scope.readable, exact=exact, kind=kind)
     warnings: list[str] = []
     try:
