@@ -427,3 +427,21 @@ def test_any_sequence_of_kills_then_a_full_ingest_loses_nothing(
             assert db.check() == []
         _ingest(db, shared_server, clock)
         assert dump(db) == clean_dump
+
+
+def test_incremental_listing_killed_half_way_is_finished_later(tmp_path: Path) -> None:
+    """250 new runs since the last listing; the process dies after the first page of them."""
+    gh = SyntheticGitHub(runs=370, rerun_every=0, cache_entries=0, jobs_per_run=6)
+    with ReplayServer(gh) as server, connect(str(tmp_path / "t.db")) as db:
+        gh.runs = 120
+        _ingest(db, server, FakeClock(), caches=False)
+        gh.runs = 370
+        client = DyingClient(api_url=server.url, sleep=FakeClock().sleep)
+        client.die_after = 1  # the first list page is committed, then the process dies
+        with client, pytest.raises(KilledError):
+            ingest_github(db, client, IngestOptions(repo=REPO, caches=False))
+        assert len(db.query("SELECT run_id FROM runs")) == 220
+        resumed = _ingest(db, server, FakeClock(), caches=False)
+        assert len(db.query("SELECT run_id FROM runs")) == 370
+        assert resumed.pages_not_modified == 0  # no 304 shortcut after a partial listing
+        assert db.query("SELECT COUNT(*) FROM run_sync WHERE jobs_synced = 0") == [(0,)]

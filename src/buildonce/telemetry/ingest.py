@@ -163,15 +163,20 @@ def _list_runs(
     if options.since:
         params["created"] = f">={options.since}"
     rows = db.query(
-        "SELECT high_water FROM sync_state WHERE repo = ? AND scope = ?",
+        "SELECT high_water, value FROM sync_state WHERE repo = ? AND scope = ?",
         (options.repo, options.scope),
     )
+    # high_water: the newest run of the last *complete* listing.  value: "partial" while a
+    # listing is under way, so a listing killed half-way is never mistaken for a complete one.
     high_water: float | None = rows[0][0] if rows else None
+    was_complete = bool(rows) and rows[0][1] == "complete"
     incremental = high_water is not None and not options.full
     newest = high_water
     url: str | None = client.url(_runs_path(options), params)
     while url is not None:
-        etag = _stored_etag(db, client, url) if incremental else None
+        # A 304 on the first page proves nothing is missing only after a complete listing.
+        use_etag = incremental and was_complete and summary.pages == 0
+        etag = _stored_etag(db, client, url) if use_etag else None
         page = client.get(url, etag=etag)
         summary.pages += 1
         if page.status == 304:
@@ -185,31 +190,40 @@ def _list_runs(
                 hint="GITHUB_API_URL must point at the REST API",
             )
         changed = 0
+        oldest: float | None = None
         with db.transaction():
             for run in runs:
                 if not isinstance(run, dict) or "id" not in run:
                     continue
                 summary.runs_seen += 1
                 created = parse_time(run.get("created_at"))
-                if created is not None and (newest is None or created > newest):
-                    newest = created
+                if created is not None:
+                    newest = created if newest is None else max(newest, created)
+                    oldest = created if oldest is None else min(oldest, created)
                 if _upsert_run(db, options.repo, run, latest=True):
                     changed += 1
             _store_etag(db, client, page)
+            if summary.pages == 1:
+                _set_listing_state(db, options, high_water, "partial")
         summary.runs_updated += changed
         say(f"runs: {summary.runs_seen} listed, {summary.runs_updated} new or changed")
-        if incremental and changed == 0:
-            break  # everything from here on was stored by an earlier complete listing
+        reached_known = oldest is not None and high_water is not None and oldest <= high_water
+        if incremental and changed == 0 and reached_known:
+            break  # from here on, everything was stored by an earlier complete listing
         url = page.next_url
-    if url is None or incremental:
-        summary.listing_complete = True
-        if newest is not None:
-            _upsert(
-                db,
-                "sync_state",
-                ("repo", "scope"),
-                {"repo": options.repo, "scope": options.scope, "high_water": newest},
-            )
+    summary.listing_complete = True
+    _set_listing_state(db, options, newest, "complete")
+
+
+def _set_listing_state(
+    db: Database, options: IngestOptions, high_water: float | None, state: str
+) -> None:
+    _upsert(
+        db,
+        "sync_state",
+        ("repo", "scope"),
+        {"repo": options.repo, "scope": options.scope, "high_water": high_water, "value": state},
+    )
 
 
 def _upsert_run(db: Database, repo: str, run: Mapping[str, Any], *, latest: bool) -> bool:
