@@ -248,3 +248,31 @@ _url = st.from_regex(
 def test_link_header_round_trip(links: dict[str, str]) -> None:
     header = ", ".join(f'<{url}>; rel="{rel}"' for rel, url in links.items())
     assert parse_link_header(header) == links
+
+
+def test_follows_a_rename_redirect_and_keeps_the_token_on_the_same_host(
+    fake_clock: FakeClock,
+) -> None:
+    routes = RecordedRoutes()
+    routes.add("/repositories/146139403/actions/runs", {"total_count": 0, "workflow_runs": []})
+    with ReplayServer(routes) as server:
+        server.faults.add(
+            "/repos/old/name/actions/runs",
+            (301, {"location": f"{server.url}/repositories/146139403/actions/runs"}, b""),
+        )
+        with make_client(server, fake_clock) as client:
+            assert client.get("/repos/old/name/actions/runs").data["total_count"] == 0
+        assert server.log[1][0] == "/repositories/146139403/actions/runs"
+        assert server.log[1][1]["authorization"] == f"Bearer {TOKEN}"
+
+
+def test_redirect_to_another_host_drops_the_token(fake_clock: FakeClock) -> None:
+    with ReplayServer(RecordedRoutes()) as other:
+        other.router.add("/data", {"ok": True})  # type: ignore[attr-defined]
+        with ReplayServer(RecordedRoutes()) as server:
+            # "localhost" vs "127.0.0.1": a different host as far as the URL is concerned
+            elsewhere = other.url.replace("127.0.0.1", "localhost") + "/data"
+            server.faults.add("/x", (302, {"location": elsewhere}, b""))
+            with make_client(server, fake_clock) as client:
+                assert client.get("/x").data == {"ok": True}
+        assert "authorization" not in other.log[0][1]

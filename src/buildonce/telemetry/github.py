@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
 from buildonce import __version__
 from buildonce.errors import BuildonceError, ConfigError, InputError, NetworkError
@@ -29,6 +29,7 @@ DEFAULT_API_URL = "https://api.github.com"
 API_VERSION = "2022-11-28"
 #: Longest single back-off; a primary-limit reset further away than the budget fails instead.
 MAX_SINGLE_WAIT_S = 3600.0
+MAX_REDIRECTS = 5
 _LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?([^";]+)"?')
 
 
@@ -181,6 +182,7 @@ class GitHubClient:
             headers["If-Modified-Since"] = last_modified
         attempt = 0
         secondary_hits = 0
+        redirects = 0
         while True:
             self._wait_for_primary_reset(url)
             try:
@@ -209,6 +211,16 @@ class GitHubClient:
                 reset = _int_header(resp_headers, "x-ratelimit-reset")
                 if reset is not None:
                     self._blocked_until = float(reset) + 1.0
+            if status in (301, 302, 307, 308) and resp_headers.get("location"):
+                # A renamed or transferred repository answers with a permanent redirect.
+                redirects += 1
+                if redirects > MAX_REDIRECTS:
+                    raise NetworkError("too many redirects", where=_redact(url))
+                target = urljoin(url, resp_headers["location"])
+                if urlsplit(target).netloc != urlsplit(url).netloc:
+                    headers.pop("Authorization", None)  # never hand the token to another host
+                url = target
+                continue
             if status == 304:
                 self.stats.not_modified += 1
                 return Response(304, resp_headers, None, url)
