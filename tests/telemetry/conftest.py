@@ -19,7 +19,6 @@ from buildonce.telemetry._replay import ReplayServer, SyntheticGitHub
 from buildonce.telemetry.github import GitHubClient, RetryPolicy
 
 DATA = Path(__file__).parent / "data"
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 REPO = "devantler-tech/ksail"
 
 
@@ -71,12 +70,24 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _find_initdb() -> Path | None:
+    found = shutil.which("initdb")
+    if found:
+        return Path(found)
+    # Debian/Ubuntu keep the server binaries off PATH, one folder per major version.
+    candidates = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3])
+    )
+    return candidates[-1] if candidates else None
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """A throwaway PostgreSQL cluster (initdb + pg_ctl as the postgres user; engines.md §5)."""
-    initdb = PG_BIN / "initdb"
-    if not initdb.exists():
-        pytest.skip(f"PostgreSQL is not installed ({initdb} missing)")
+    initdb = _find_initdb()
+    if initdb is None:
+        pytest.skip("PostgreSQL is not installed (no initdb on PATH or in Debian's layout)")
+    pg_ctl = initdb.parent / "pg_ctl"
     try:
         import psycopg  # noqa: F401
     except ImportError:
@@ -114,7 +125,7 @@ def postgres_server() -> Iterator[str]:
         subprocess.run(
             [
                 *run_as,
-                str(PG_BIN / "pg_ctl"),
+                str(pg_ctl),
                 "-D",
                 str(data),
                 "-l",
@@ -135,7 +146,7 @@ def postgres_server() -> Iterator[str]:
         yield f"postgresql://postgres@127.0.0.1:{port}"
     finally:
         subprocess.run(
-            [*run_as, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
+            [*run_as, str(pg_ctl), "-D", str(data), "-m", "fast", "-w", "stop"],
             check=False,
             **quiet,
         )
