@@ -112,3 +112,65 @@ def test_ksail_after_guard(ksail_after: Path) -> None:
     assert statuses["system-test-status"] == "success"  # !cancelled() and builder succeeded
     statuses = _statuses(simulate(wf, cancel=["system-test"]))
     assert statuses["system-test-status"] == "skipped"
+
+
+ALWAYS_CONSUMER = """\
+on: push
+jobs:
+  build-artifact:
+    runs-on: ubuntu-latest
+    steps:
+      - run: go build -o bin/app .
+      - uses: actions/cache/save@v4
+        with:
+          path: bin/app
+          key: ${{ runner.os }}-app-${{ hashFiles('go.mod', 'go.sum', '**/*.go') }}
+  system-test:
+    needs: build-artifact
+    if: always()
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/cache/restore@v4
+        with:
+          path: bin/app
+          key: ${{ runner.os }}-app-${{ hashFiles('go.mod', 'go.sum', '**/*.go') }}
+          fail-on-cache-miss: true
+      - run: ./bin/app --version
+  report:
+    needs: system-test
+    runs-on: ubuntu-latest
+    steps: [{run: echo done}]
+"""
+
+
+def test_always_consumer_fails_when_the_build_failed() -> None:
+    # GitHub starts an always() job after a failed build, but the binary it restores was
+    # never saved: the model refuses success, so the simulation must report a failure.
+    result = simulate(_wf(ALWAYS_CONSUMER), fail=["build-artifact"])
+    assert _statuses(result) == {
+        "build-artifact": "failure",
+        "system-test": "failure",
+        "report": "skipped",
+    }
+    test = next(o for o in result.outcomes if o.job == "system-test")
+    assert test.reason == "artifact from 'build-artifact' is missing"
+    assert test.result == "failure"
+    assert result.run.jobs["system-test"].artifact_required
+    report = next(o for o in result.outcomes if o.job == "report")
+    assert report.reason is not None
+    assert "'system-test'" in report.reason
+    # Without the failure the same job succeeds: the failure comes from the missing artifact.
+    assert _statuses(simulate(_wf(ALWAYS_CONSUMER)))["system-test"] == "success"
+
+
+def test_cli_simulate_always_consumer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from buildonce.cli import main
+
+    path = tmp_path / "ci.yml"
+    path.write_text(ALWAYS_CONSUMER, encoding="utf-8")
+    assert main(["simulate", str(path), "--fail", "build-artifact"]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    line = next(ln for ln in out.splitlines() if ln.startswith("system-test"))
+    assert line.split()[1] == "failure"
+    assert "artifact from 'build-artifact' is missing" in line

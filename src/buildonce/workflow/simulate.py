@@ -187,6 +187,17 @@ def simulate(
         elif job_id in fail:
             run = run.apply(job_id, JobEvent.FAIL, at=_EPOCH, reason="failed (--fail)")
             results[job_id] = "failure"
+        elif (missing := run.artifact_blocker(job_id)) is not None:
+            # An always()-guarded consumer does start after a failed build, but the binary
+            # it restores was never saved, so its restore (or smoke test) fails: the model
+            # refuses ``succeed`` here, and GitHub would report a failure.
+            run = run.apply(
+                job_id,
+                JobEvent.FAIL,
+                at=_EPOCH,
+                reason=f"artifact from {missing!r} is missing",
+            )
+            results[job_id] = "failure"
         else:
             reason = "condition assumed true (depends on run-time values)" if assumed else None
             run = run.apply(job_id, JobEvent.SUCCEED, at=_EPOCH, reason=reason)
