@@ -102,7 +102,7 @@ def postgres_server() -> Iterator[str]:
         shutil.chown(base, "postgres")
     port = _free_port()
     data = base / "data"
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    quiet: dict[str, Any] = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     try:
         subprocess.run(
             [

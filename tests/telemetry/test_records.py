@@ -80,6 +80,7 @@ def test_parallel_steps_overlap_and_are_not_summed() -> None:
     docs = next(s for s in job.steps if s.name == "Typecheck (docs)")
     assert types.started_at == docs.started_at  # they ran side by side
     step_sum = sum((s.completed_at or 0) - (s.started_at or 0) for s in job.steps)
+    assert job.duration_s is not None
     assert step_sum > job.duration_s  # so step sums are not a job duration
     assert job.duration_s == _ts("2026-07-31T21:57:31Z") - _ts("2026-07-31T21:54:56Z")
 
