@@ -220,10 +220,9 @@ class SyntheticGitHub:
         attempt = attempt or latest
         created = self.start + index * 3600.0
         started = created + (attempt - 1) * 1800.0 + 2
-        rng = random.Random(self.seed * 1_000_003 + index)
-        failed = rng.random() < self.failure_rate and attempt == 1
         in_progress = self.in_progress_newest and index == self.runs - 1
         jobs = self._jobs(index, attempt)
+        failed = any(j["conclusion"] == "failure" for j in jobs)
         end = max(j["_end"] for j in jobs)
         return {
             "id": self.run_id(index),
