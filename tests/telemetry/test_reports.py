@@ -449,3 +449,24 @@ def test_percentile_is_an_observed_monotone_value(
     assert b is not None
     assert a <= b
     assert percentile(values, 100) == max(values)
+
+
+def test_pass_rate_tolerance(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    gh = SyntheticGitHub(runs=60, switch_at=30, failure_rate=0.2, rerun_every=0)
+    db = _ingest_synthetic(tmp_path / "t.db", gh)
+    baseline, current = (
+        sum(gh.run(i)["conclusion"] == "success" for i in range(a, b)) / 30
+        for a, b in ((30, 60), (0, 30))
+    )
+    assert current < baseline  # this seed's data: the "current" half fails more often
+    drop = baseline - current
+    args = ["report", "--db", db, "--baseline", "#31..#60", "--current", "#1..#30"]
+
+    def status(*extra: str) -> str:
+        assert main([*args, "--format", "json", *extra]) == 0
+        data = json.loads(capsys.readouterr().out)
+        return str(next(c["status"] for c in data["criteria"] if c["id"] == "pass-rate"))
+
+    assert status() == "fail"
+    assert status("--pass-rate-tolerance", f"{drop * 100 + 0.5:.1f}%") == "pass"
+    assert status("--pass-rate-tolerance", f"{drop * 100 - 0.5:.1f}%") == "fail"

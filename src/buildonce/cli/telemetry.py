@@ -177,6 +177,13 @@ def register(subparsers: Any) -> None:
         metavar="PCT",
         help="allowed slowdown of jobs without the binary (default 10%%)",
     )
+    report.add_argument(
+        "--pass-rate-tolerance",
+        type=_fraction,
+        default=0.0,
+        metavar="PCT",
+        help="how far the run pass rate may drop below the baseline's (default 0%%)",
+    )
     report.set_defaults(handler=_report)
 
     plot = subparsers.add_parser(
@@ -309,6 +316,7 @@ def _report(args: argparse.Namespace) -> int:
         min_reduction=args.min_reduction,
         min_hit_rate=args.min_hit_rate,
         max_slowdown=args.max_slowdown,
+        pass_rate_tolerance=args.pass_rate_tolerance,
         builder=args.builder,
     )
     with connect(args.db) as db:
