@@ -103,7 +103,11 @@ def check(ctx: RuleContext) -> Findings:
             if any(k.canonical == info.canonical for _, _, k in saved):
                 matching = [s for _, s, k in saved if k.canonical == info.canonical]
                 if matching and all(
-                    m.cache is not None and m.cache.paths != step.cache.paths for m in matching
+                    m.cache is not None
+                    and m.cache.paths != step.cache.paths
+                    # the buildonce store finds an entry by key and restores it anywhere
+                    and not (m.cache.path_agnostic and step.cache.path_agnostic)
+                    for m in matching
                 ):
                     other = matching[0].cache
                     assert other is not None

@@ -15,13 +15,21 @@ prerequisites succeed, except the ``if: always()`` guard of a reporting job".
 them with ``reporting-jobs`` in the config, or name them ``*-status``/``report``/``summary`` —
 and give every other job the default ``success()`` guard.  A job that consumes the binary
 and must run after failures anyway checks ``needs.<builder>.result == 'success'``, as ksail's
-``system-test-status`` does.
+``system-test-status`` does, or passes it to the buildonce action (``needs-result: ${{
+needs.<builder>.result }}``), which then stops before touching the cache.  A
+``needs-result`` that reads a job the consumer does not ``need`` is always empty and is
+reported.
 """
 
 from __future__ import annotations
 
+import re
+
 from buildonce.rules.base import Findings, RuleContext, Severity
 from buildonce.workflow import expressions as ex
+from buildonce.workflow.model import Job
+
+_NEEDS_RESULT = re.compile(r"needs\.([\w-]+)\.result")
 
 ID = "failure-propagation"
 SUMMARY = "a failed build skips its dependents; always() only on reporting jobs"
@@ -44,6 +52,9 @@ def check(ctx: RuleContext) -> Findings:
         refs = " ".join(ex.references(expr))
         if job_id in a.consumers and names & {"always", "failure", "cancelled"}:
             builders = [b for b in a.builders if b in wf.ancestors(job_id)]
+            # The buildonce action's needs-result input stops the job before it touches
+            # the cache when the build did not succeed: the same guard, one step later.
+            refs += " " + " ".join(_needs_results(job))
             if builders and not any(f"needs.{b}.result" in refs for b in builders):
                 yield ctx.finding(
                     node,
@@ -62,6 +73,21 @@ def check(ctx: RuleContext) -> Findings:
                 "should prefer !cancelled()",
                 job=job_id,
             )
+    for job_id, jf in a.jobs.items():
+        for step in jf.job.steps:
+            if step.buildonce is None:
+                continue
+            for match in _NEEDS_RESULT.finditer(step.buildonce.needs_result):
+                if match.group(1) not in jf.job.need_ids:
+                    node = step.with_.get("needs-result")
+                    yield ctx.finding(
+                        node if node is not None else step,
+                        f"needs-result reads needs.{match.group(1)}.result but {job_id!r} does "
+                        f"not need {match.group(1)!r}: the value is always empty and the "
+                        "check never runs",
+                        hint=f"add needs: [{match.group(1)}] to {job_id!r}",
+                        job=job_id,
+                    )
     for builder in a.builders:
         jf = a.jobs[builder]
         if jf.job.continue_on_error:
@@ -82,3 +108,8 @@ def check(ctx: RuleContext) -> Findings:
                     hint="remove continue-on-error from build and save steps",
                     job=builder,
                 )
+
+
+def _needs_results(job: Job) -> list[str]:
+    """The ``needs-result`` inputs the job passes to the buildonce action."""
+    return [s.buildonce.needs_result for s in job.steps if s.buildonce is not None]

@@ -9,7 +9,10 @@ creating this cache", actions/cache#485), wasting the upload and cluttering logs
 ``actions/cache/save`` with the same key; or two unordered jobs both save the binary key.
 
 **Fix**: let only the builder save; in the legs restore with ``fail-on-cache-miss: true``
-(or make the key leg-specific with a ``matrix`` value when the legs really differ).  A binary
+(or make the key leg-specific with a ``matrix`` value when the legs really differ).  The
+buildonce action's ``mode: consume`` legs are not reported for their repair save after an
+evicted entry (first writer wins, the others skip the upload), but a consumer that does not
+``need`` the builder races it and is.  A binary
 key without the OS in a matrix that spans operating systems is reported too.
 """
 
@@ -33,7 +36,11 @@ def check(ctx: RuleContext) -> Findings:
                 continue
             savers.append((job_id, info.canonical))
             multi_leg = job.matrix_node is not None and job.matrix_legs != 1
-            if multi_leg and "{matrix." not in info.canonical:
+            # The buildonce action in consume mode saves only after its exact-key restore
+            # missed (the builder's entry was evicted), and its store lets the first writer
+            # win without failing the others, who skip the upload.
+            repair_only = step.buildonce is not None and step.buildonce.mode == "consume"
+            if multi_leg and "{matrix." not in info.canonical and not repair_only:
                 legs = f"all {job.matrix_legs}" if job.matrix_legs else "all the"
                 yield ctx.finding(
                     step,

@@ -115,11 +115,15 @@ def analyse(workflow: Workflow, settings: Settings | None = None) -> Analysis:
                 name = _basename(step.builds)
                 if name and "$" not in name:
                     binary_names.add(name)
+            if step.buildonce is not None and step.buildonce.path:
+                binary_names.add(_basename(step.buildonce.path))
     keys: dict[int, KeyInfo] = {}
     facts: dict[str, JobFacts] = {}
     for job in workflow.jobs.values():
         for step in job.steps:
-            if step.cache is not None:
+            if step.buildonce is not None:
+                keys[id(step)] = resolver.resolve_buildonce(step.buildonce, job, step)
+            elif step.cache is not None:
                 info = resolver.resolve(step.cache.key, job, step)
                 keys[id(step)] = info
                 cache = step.cache
@@ -163,6 +167,8 @@ def analyse(workflow: Workflow, settings: Settings | None = None) -> Analysis:
                     jf.guarded_builds.append(step)
                 else:
                     jf.builds.append(step)
+            if step.buildonce is not None and step.smoke and _step_may_run(step):
+                jf.smoke.append(step)  # the action smoke-tests what it restored or built
             if step.run:
                 if step.smoke or (
                     settings.smoke_command is not None and settings.smoke_command in step.run
@@ -178,7 +184,13 @@ def analyse(workflow: Workflow, settings: Settings | None = None) -> Analysis:
                 if any(n and n in text for n in binary_names) or bin_token(text):
                     target = jf.uploads if "upload" in step.action else jf.downloads
                     target.append(step)
-    producers = [j for j, f in facts.items() if f.produces]
+    # A buildonce consume step saves only to repair an evicted entry; it does not make
+    # its job a builder (so a consumer without needs: is still reported as a consumer).
+    producers = [
+        j
+        for j, f in facts.items()
+        if f.uploads or any(s.buildonce is None or s.buildonce.mode == "build" for s in f.saves)
+    ]
     builders: list[str] = [b for b in settings.builder_jobs if b in workflow.jobs]
     if not builders:
         for job_id in producers:
@@ -192,6 +204,8 @@ def analyse(workflow: Workflow, settings: Settings | None = None) -> Analysis:
 def _guarded_by_cache_miss(step: Step) -> bool:
     """Whether a build step runs only after a cache miss (its ``if:`` or an env var its
     script tests reads a ``cache-hit`` output)."""
+    if step.buildonce is not None:
+        return True  # the action builds only when its exact-key restore missed
     s: Step | None = step
     while s is not None:
         if s.if_node is not None and _CACHE_HIT_REF.search(s.if_node.text):

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from buildonce.workflow import expressions as ex
-from buildonce.workflow.model import Job, Step, Workflow
+from buildonce.workflow.model import BuildonceStep, Job, Step, Workflow
 
 if TYPE_CHECKING:
     from buildonce.workflow.yamltree import Node
@@ -104,6 +104,44 @@ class KeyResolver:
         if _GO_VERSION_LITERAL.search(info.canonical):
             info.facts.add("go")
         return info
+
+    def resolve_buildonce(self, action: BuildonceStep, job: Job, step: Step) -> KeyInfo:
+        """The key the buildonce action computes (``buildonce key``): an explicit ``key``
+        input as written, else its template with ``{os}`` the runner OS, ``{go}`` the Go
+        version resolved from go.mod/toolchain, ``{hash}`` the hashFiles of ``inputs``."""
+        if action.key:
+            return self.resolve(action.key, job, step)
+        info = KeyInfo("")
+        info.canonical = self._buildonce_template(action, info)
+        return info
+
+    def _buildonce_template(self, action: BuildonceStep, info: KeyInfo) -> str:
+        root = action.working_directory.strip("./")
+        prefix = f"{root}/" if root else ""
+
+        def hashed(patterns: tuple[str, ...]) -> str:
+            for p in patterns:
+                info.facts.add(f"file:{p}")
+            info.patterns.extend(patterns)
+            return "{hash(" + ",".join(prefix + p for p in patterns) + ")}"
+
+        def placeholder(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name == "os":
+                info.facts.add("os")
+                return "{runner.os}"
+            if name == "go":
+                info.facts.add("go")
+                return "{go-version}"
+            if name == "hash":
+                return hashed(action.inputs)
+            if name == "gosum_hash":
+                return hashed(("go.sum",))
+            if name == "name" and action.name:
+                return action.name
+            return "{" + prefix + name + "}"  # the module's name, known at run time
+
+        return re.sub(r"\{(\w+)\}", placeholder, action.template)
 
     # -- templates and expressions ---------------------------------------------------------
     def _template(self, text: str, job: Job, step: Step | None, info: KeyInfo, depth: int) -> str:
@@ -231,6 +269,10 @@ class KeyResolver:
         if source.action.startswith("actions/setup-go") and name == "go-version":
             info.facts.add("go")
             return "{go-version}"
+        if source.buildonce is not None and name == "key":
+            if source.buildonce.key:
+                return self._template(source.buildonce.key, job, source, info, depth + 1)
+            return self._buildonce_template(source.buildonce, info)
         if source.expanded and source.uses:
             # A composite action's output: `outputs.<name>.value` inside the action
             for inner in job.steps:

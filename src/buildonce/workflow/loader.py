@@ -16,7 +16,11 @@ from pathlib import Path
 
 from buildonce.errors import InputError
 from buildonce.workflow.model import (
+    BUILDONCE_INPUTS,
+    BUILDONCE_SMOKE,
+    BUILDONCE_TEMPLATE,
     MODULE_CACHE_PATH,
+    BuildonceStep,
     CacheOp,
     CacheStep,
     Job,
@@ -25,6 +29,7 @@ from buildonce.workflow.model import (
     Step,
     Workflow,
     find_go_build,
+    is_buildonce_action,
     is_smoke_script,
 )
 from buildonce.workflow.yamltree import Node, YamlSyntaxError, parse_yaml
@@ -326,7 +331,26 @@ class _Builder:
             result.append(step)
             if step.uses and step.uses.startswith("./") and self._depth_of(step) < _MAX_DEPTH:
                 result.extend(self.expand(step))
+            if step.buildonce is not None:
+                self._check_buildonce(step, step.buildonce)
         return result
+
+    def _check_buildonce(self, step: Step, action: BuildonceStep) -> None:
+        """The mistakes the buildonce action rejects at run time (exit 2), found before."""
+        mode = step.with_.get("mode")
+        if action.mode not in ("build", "consume") and "${{" not in action.mode:
+            self.problem(
+                f"buildonce action: mode must be 'build' or 'consume', got {action.mode!r}",
+                mode if mode is not None else step.node,
+            )
+        elif action.mode == "build" and not action.build.strip():
+            self.problem(
+                "buildonce action: mode 'build' needs a build command "
+                f"(with: build: 'go build -o {action.path or 'bin/app'} .')",
+                mode if mode is not None else step.node,
+            )
+        if "path" not in step.with_:
+            self.problem("buildonce action: the path input is required", step.node)
 
     def _depth_of(self, step: Step) -> int:
         depth = 0
@@ -343,6 +367,11 @@ class _Builder:
         self.loader.dependencies.setdefault(self.origin, set()).add(target)
         loaded = self.loader.load(target)
         if not isinstance(loaded, Workflow) or loaded.root is None or not loaded.root.is_mapping:
+            return []
+        if _is_buildonce_action_file(loaded.root):
+            # The buildonce action (``uses: ./`` in its own repository): its steps are
+            # shell calls to ``buildonce prepare``; what they do is known from the inputs.
+            classify_buildonce(step)
             return []
         runs = loaded.root.get("runs")
         if runs is None or (runs.get_text("using") or "").lower() != "composite":
@@ -432,8 +461,62 @@ def classify(step: Step) -> None:
                 cross_os=(step.with_text("enableCrossOsArchive") or "").strip() == "true",
                 is_module_cache=any(MODULE_CACHE_PATH.search(p) for p in paths),
             )
+        if is_buildonce_action(step.uses):
+            classify_buildonce(step)
     if step.run:
         found = find_go_build(step.run)
         if found is not None:
             step.builds, step.build_offset = found
         step.smoke = is_smoke_script(step.run)
+
+
+def _is_buildonce_action_file(root: Node) -> bool:
+    """The buildonce action's own action.yml: named ``buildonce`` with its mode and
+    needs-result inputs."""
+    if (root.get_text("name") or "").strip().lower() != "buildonce":
+        return False
+    inputs = root.get("inputs")
+    declared = (
+        {k.text for k, _ in inputs.pairs()} if inputs is not None and inputs.is_mapping else set()
+    )
+    return {"mode", "path", "needs-result"} <= declared
+
+
+def classify_buildonce(step: Step) -> None:
+    """Classify a step of the buildonce action from its inputs (defaults as in action.yml).
+
+    It restores the binary by an exact key (no restore-keys), builds it only on a miss and
+    then saves it, and smoke-tests whatever it restored or built.
+    """
+
+    def text(name: str, default: str = "") -> str:
+        value = step.with_text(name)
+        return default if value is None else value.strip()
+
+    patterns = tuple(p.strip() for p in text("inputs").splitlines() if p.strip())
+    action = BuildonceStep(
+        mode=text("mode", "consume").lower(),
+        path=text("path"),
+        build=text("build"),
+        smoke=text("smoke", BUILDONCE_SMOKE),
+        needs_result=text("needs-result"),
+        key=text("key"),
+        name=text("name"),
+        inputs=patterns or BUILDONCE_INPUTS,
+        template=text("template") or BUILDONCE_TEMPLATE,
+        working_directory=text("working-directory", ".") or ".",
+    )
+    step.buildonce = action
+    step.cache = CacheStep(
+        op=CacheOp.RESTORE_AND_SAVE if action.saves else CacheOp.RESTORE,
+        paths=(action.path,) if action.path else (),
+        key=action.key or action.template,
+        restore_keys=(),
+        fail_on_miss=not action.build,
+        is_binary=True,
+        path_agnostic=True,
+    )
+    step.smoke = action.smoke_tests
+    if action.build:
+        found = find_go_build(action.build)
+        step.builds = found[0] if found is not None and found[0] else action.path

@@ -47,6 +47,54 @@ class CacheStep:
     cross_os: bool = False  # enableCrossOsArchive: shared across OSes on purpose
     is_binary: bool = False
     is_module_cache: bool = False
+    #: The entry is found by key alone and restored to any path (the buildonce action's
+    #: store); actions/cache also versions an entry by its path list.
+    path_agnostic: bool = False
+
+
+#: The buildonce action's defaults (action.yml at the repository root).
+BUILDONCE_INPUTS = ("go.mod", "go.sum", "**/*.go")
+BUILDONCE_TEMPLATE = "{os}-{name}-bin-{go}-{hash}"
+BUILDONCE_SMOKE = "{binary} --version"
+_BUILDONCE_ACTION = re.compile(r"[\w-][\w.-]*/buildonce\Z", re.I)
+
+
+@dataclass(frozen=True, slots=True)
+class BuildonceStep:
+    """A step of the buildonce GitHub Action itself.
+
+    ``mode: build`` restores the binary by its key, builds and saves it on a miss and
+    smoke-tests it (the builder); ``mode: consume`` restores and smoke-tests it, and on a
+    miss rebuilds and re-saves when ``build`` is given, else fails.  ``needs-result`` makes
+    the step stop before touching the cache when the build job did not succeed.
+    """
+
+    mode: str
+    path: str
+    build: str
+    smoke: str
+    needs_result: str
+    key: str
+    name: str
+    inputs: tuple[str, ...]
+    template: str
+    working_directory: str
+
+    @property
+    def smoke_tests(self) -> bool:
+        return self.smoke.strip().lower() not in ("", "none", "false")
+
+    @property
+    def saves(self) -> bool:
+        """Whether the step can save the binary (always in build mode; on a miss with a
+        build command in consume mode)."""
+        return self.mode == "build" or bool(self.build)
+
+
+def is_buildonce_action(uses: str) -> bool:
+    """``<owner>/buildonce@ref``: the published action (a local ``./`` copy is recognised
+    by the loader from its action.yml)."""
+    return _BUILDONCE_ACTION.match(uses.split("@", 1)[0].strip()) is not None
 
 
 @dataclass(slots=True)
@@ -75,6 +123,7 @@ class Step:
     builds: str | None = None  # output path of a `go build`, "" when unnamed
     build_offset: int = 0
     smoke: bool = False
+    buildonce: BuildonceStep | None = None  # a step of the buildonce action
     expanded: bool = False  # a local composite whose steps follow in the job
 
     @property
