@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import json
 import os
 import shutil
 import stat
@@ -40,6 +41,40 @@ BLOCK = 512
 #: 1.75 instead of 1.83 on real Go binaries (engines.md §3).  On a loaded two-core runner level
 #: 3 took longer to compress than the upload it saved (benchmarks/store_bench.py).
 ZSTD_LEVEL = 1
+
+
+class TreeDigest:
+    """One sha256 over every member's name, type, mode, size and content digest.
+
+    Archive order, one JSON row per member: ``[name, kind, mode, size, sha256-or-target]``.
+    Both sides compute it over what they actually wrote or read, so it verifies names,
+    modes, link targets and every content byte with one hash pass per file; the rows stay
+    out of the archive, so a GOMODCACHE of 50,000 files still carries a one-line manifest.
+    """
+
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256()
+        self.files = 0
+        self.content_size = 0
+        #: The digest of the first regular file: the binary's sha256 for single-file entries.
+        self.first_file_sha256: str | None = None
+
+    def add(self, name: str, kind: str, mode: int, size: int = 0, detail: str = "") -> None:
+        row = json.dumps([name.rstrip("/"), kind, mode & 0o7777, size, detail])
+        self._digest.update(row.encode() + b"\n")
+        if kind == "file":
+            self.files += 1
+            self.content_size += size
+            if self.first_file_sha256 is None:
+                self.first_file_sha256 = detail
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
+
+    @property
+    def file_sha256(self) -> str | None:
+        """The content's own sha256 when the tree holds exactly one regular file."""
+        return self.first_file_sha256 if self.files == 1 else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +307,9 @@ class _TarReader:
 
     def __init__(self, raw: Any) -> None:
         self.raw = raw
+        #: Records of pax *global* headers (``g``), merged in archive order.  buildonce's
+        #: gha archives carry their manifest there, in a ``comment`` record.
+        self.global_pax: dict[str, str] = {}
 
     def _read(self, n: int) -> bytes:
         parts = []
@@ -299,6 +337,8 @@ class _TarReader:
                 data = self._read(padded)[: info.size]
                 if info.type == tarfile.XHDTYPE:
                     pax = _parse_pax(data)
+                else:
+                    self.global_pax.update(_parse_pax(data))
                 continue
             try:
                 size = int(pax.get("size", info.size))
@@ -322,11 +362,13 @@ class _TarReader:
         while n > 0:
             n -= len(self._read(min(CHUNK, n)))
 
-    def copy_to(self, out_fd: int, size: int) -> None:
+    def copy_to(self, out_fd: int, size: int, digest: Any = None) -> None:
         """Copy ``size`` data bytes (and skip the padding) into ``out_fd``."""
         remaining = size
         while remaining > 0:
             chunk = self._read(min(CHUNK, remaining))
+            if digest is not None:
+                digest.update(chunk)
             _write_all(out_fd, chunk)
             remaining -= len(chunk)
         pad = -size % BLOCK
@@ -377,12 +419,25 @@ def unpack(
     return Unpacked(hashing.digest.hexdigest(), hashing.size)
 
 
-def _extract(tar: _TarReader, dest: Path, count: int) -> None:
+def _extract(
+    tar: _TarReader,
+    dest: Path,
+    count: int,
+    *,
+    rename: Callable[[str], str] | None = None,
+    tree: TreeDigest | None = None,
+) -> None:
+    """Extract members named ``<i>/...`` into ``dest``.
+
+    ``rename`` maps another layout's names onto positional ones first (actions/cache names
+    members relative to the workspace); ``tree`` receives one row per member, with each
+    file's sha256 computed over the bytes written.
+    """
     real_dest = os.path.realpath(dest)
     seen: set[str] = set()
     dir_modes: list[tuple[str, int, int]] = []
     for member in tar.members():
-        parts = _check_name(member.name, count)
+        parts = _check_name(rename(member.name) if rename else member.name, count)
         rel = "/".join(parts)
         if rel in seen:
             raise _unsafe("duplicate member", member.name)
@@ -396,6 +451,8 @@ def _extract(tar: _TarReader, dest: Path, count: int) -> None:
             if os.path.islink(target) or not os.path.isdir(target):
                 raise _unsafe("directory collides with another member", member.name)
             dir_modes.append((target, member.mode & 0o777, member.mtime))
+            if tree is not None:
+                tree.add(member.name, "dir", member.mode)
         elif member.type in REGULAR:
             os.makedirs(parent, mode=0o700, exist_ok=True)
             # O_EXCL + O_NOFOLLOW: never follow or overwrite what an earlier member placed.
@@ -404,10 +461,13 @@ def _extract(tar: _TarReader, dest: Path, count: int) -> None:
                 fd = os.open(target, flags, 0o600)
             except FileExistsError:
                 raise _unsafe("member collides with another member", member.name) from None
+            digest = hashlib.sha256() if tree is not None else None
             try:
-                tar.copy_to(fd, member.size)
+                tar.copy_to(fd, member.size, digest)
             finally:
                 os.close(fd)
+            if tree is not None and digest is not None:
+                tree.add(member.name, "file", member.mode, member.size, digest.hexdigest())
             # Permission bits only: no setuid/setgid/sticky from an archive.
             os.chmod(target, member.mode & 0o777)
             os.utime(target, (member.mtime, member.mtime))
@@ -421,6 +481,8 @@ def _extract(tar: _TarReader, dest: Path, count: int) -> None:
                 raise _unsafe("a saved path cannot be a link", member.name)
             os.makedirs(parent, mode=0o700, exist_ok=True)
             os.symlink(link, target)
+            if tree is not None:
+                tree.add(member.name, "symlink", member.mode, 0, link)
         elif member.type == tarfile.LNKTYPE:
             raise _unsafe("hard links are not allowed", member.name)
         elif member.type in (tarfile.CHRTYPE, tarfile.BLKTYPE, tarfile.FIFOTYPE):

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import hashlib
+import json
 import os
 import stat
 import tarfile
@@ -29,6 +31,8 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from buildonce.errors import InputError, IntegrityError, UnsafeArchiveError
+from buildonce.store import archive
+from buildonce.store.base import Progress, _no_progress
 
 ARCHIVE_NAME = "cache.tzst"
 #: zstdmt's default is 3.  Level 1 compresses Go binaries ~8% less but about twice as fast,
@@ -38,6 +42,9 @@ ZSTD_LEVEL = 1
 MAX_WINDOW_SIZE = 1 << 31
 _COPY_BUFSIZE = 4 << 20
 _GLOB_CHARS = frozenset("*?[")
+#: A pax ``comment`` record starting with this carries buildonce's manifest (JSON).  POSIX
+#: says readers ignore ``comment``; GNU tar and bsdtar extract such an archive silently.
+MANIFEST_PREFIX = "buildonce-manifest-v1 "
 
 
 class ByteSink(Protocol):
@@ -50,6 +57,10 @@ class ArchiveStats:
 
     members: tuple[str, ...]
     content_bytes: int
+    #: :class:`~buildonce.store.archive.TreeDigest` of the members (written archives).
+    tree_sha256: str = ""
+    #: sha256 of the only regular file, when there is exactly one.
+    file_sha256: str | None = None
 
 
 def _expand(path: str, workspace: Path, env: Mapping[str, str]) -> Path:
@@ -156,8 +167,9 @@ class _TarWriter:
     ``PAX_FORMAT``, so long and non-ASCII names get the same pax records GNU tar reads.
     """
 
-    def __init__(self, out: ByteSink) -> None:
+    def __init__(self, out: ByteSink, progress: Progress = _no_progress) -> None:
         self._out = out
+        self._progress = progress
         self.offset = 0
 
     def _write(self, data: bytes | memoryview) -> None:
@@ -167,7 +179,7 @@ class _TarWriter:
     def header(self, info: tarfile.TarInfo) -> None:
         self._write(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
 
-    def file(self, path: Path, size: int) -> None:
+    def file(self, path: Path, size: int, digest: Any = None) -> None:
         remaining = size
         with open(path, "rb", buffering=0) as fh:
             while remaining:
@@ -178,16 +190,36 @@ class _TarWriter:
                         where=str(path),
                         hint="do not modify cached files while saving them",
                     )
+                if digest is not None:
+                    digest.update(chunk)
                 self._write(chunk)
+                self._progress(len(chunk))
                 remaining -= len(chunk)
         if size % tarfile.BLOCKSIZE:
             self._write(tarfile.NUL * (tarfile.BLOCKSIZE - size % tarfile.BLOCKSIZE))
+
+    def global_comment(self, text: str) -> None:
+        """A pax global header holding one ``comment`` record (ignored by tar readers)."""
+        body = pax_record("comment", text)
+        info = tarfile.TarInfo("pax_global_header")
+        info.type, info.size, info.mode = tarfile.XGLTYPE, len(body), 0o644
+        self._write(info.tobuf(tarfile.USTAR_FORMAT, "utf-8", "strict"))
+        self._write(body + tarfile.NUL * (-len(body) % tarfile.BLOCKSIZE))
 
     def close(self) -> None:
         # Two zero blocks end the archive; pad to a whole 10 KiB record as tar does.
         self._write(tarfile.NUL * (2 * tarfile.BLOCKSIZE))
         if self.offset % tarfile.RECORDSIZE:
             self._write(tarfile.NUL * (tarfile.RECORDSIZE - self.offset % tarfile.RECORDSIZE))
+
+
+def pax_record(key: str, value: str) -> bytes:
+    """One pax record, ``"<len> <key>=<value>\\n"``, where ``len`` counts its own digits."""
+    payload = f" {key}={value}\n".encode()
+    length = len(payload)
+    while len(str(length)) + len(payload) != length:
+        length = len(str(length)) + len(payload)
+    return str(length).encode() + payload
 
 
 def _tarinfo(path: Path, arcname: str, st: os.stat_result) -> tarfile.TarInfo | None:
@@ -213,11 +245,21 @@ def write_archive(
     *,
     env: Mapping[str, str] | None = None,
     level: int | None = None,
+    members: Sequence[tuple[str, Path]] | None = None,
+    manifest: Mapping[str, Any] | None = None,
+    progress: Progress = _no_progress,
 ) -> ArchiveStats:
-    """Stream a ``cache.tzst`` of ``paths`` into ``sink`` (anything with ``write``)."""
+    """Stream a ``cache.tzst`` of ``paths`` into ``sink`` (anything with ``write``).
+
+    ``members`` gives (archive name, path) pairs already resolved; ``paths`` is then only
+    used for messages.  With ``manifest``, a pax global header after the last member
+    carries it as JSON together with the tree digest, the content size and the single
+    file's sha256: computed over the bytes actually written, in the same pass.
+    """
     import zstandard
 
-    members = resolve_paths(paths, workspace, env)
+    if members is None:
+        members = resolve_paths(paths, workspace, env)
     # threads=-1: one worker per core; the C library releases the GIL, so compression runs
     # beside the upload threads.  The frame checksum lets every reader detect corruption.
     compressor = zstandard.ZstdCompressor(
@@ -225,14 +267,24 @@ def write_archive(
     )
     names: list[str] = []
     total = 0
+    tree = archive.TreeDigest()
     with compressor.stream_writer(sink, closefd=False, write_size=1 << 20) as zwriter:  # type: ignore[arg-type]
-        tar = _TarWriter(zwriter)
+        tar = _TarWriter(zwriter, progress)
         for arcname, path in members:
-            for info_name, size in _add(tar, path, arcname):
+            for info_name, size in _add(tar, path, arcname, tree):
                 names.append(info_name)
                 total += size
+        if manifest is not None:
+            body = dict(
+                manifest,
+                treeSha256=tree.hexdigest(),
+                contentSize=tree.content_size,
+                files=tree.files,
+                fileSha256=tree.file_sha256,
+            )
+            tar.global_comment(MANIFEST_PREFIX + json.dumps(body, sort_keys=True))
         tar.close()
-    return ArchiveStats(tuple(names), total)
+    return ArchiveStats(tuple(names), total, tree.hexdigest(), tree.file_sha256)
 
 
 def _open_tar(fileobj: Any, mode: str, **options: Any) -> tarfile.TarFile:
@@ -244,18 +296,26 @@ def _open_tar(fileobj: Any, mode: str, **options: Any) -> tarfile.TarFile:
     return tar
 
 
-def _add(tar: _TarWriter, path: Path, arcname: str) -> Iterator[tuple[str, int]]:
+def _add(
+    tar: _TarWriter, path: Path, arcname: str, tree: archive.TreeDigest
+) -> Iterator[tuple[str, int]]:
     """Add ``path`` (recursively, links not followed) and yield (member, size) pairs."""
     info = _tarinfo(path, arcname, os.lstat(path))
     if info is None:
         return
     tar.header(info)
     if info.isreg():
-        tar.file(path, info.size)
+        digest = hashlib.sha256()
+        tar.file(path, info.size, digest)
+        tree.add(info.name, "file", info.mode, info.size, digest.hexdigest())
+    elif info.isdir():
+        tree.add(info.name, "dir", info.mode)
+    else:
+        tree.add(info.name, "symlink", info.mode, 0, info.linkname)
     yield info.name, info.size
     if info.isdir():
         for child in sorted(os.listdir(path)):
-            yield from _add(tar, path / child, f"{arcname.rstrip('/')}/{child}")
+            yield from _add(tar, path / child, f"{arcname.rstrip('/')}/{child}", tree)
 
 
 def _inside(target: str, roots: Sequence[str]) -> bool:
@@ -356,3 +416,117 @@ def read_archive(
     if not names:
         raise IntegrityError("the cache archive is empty", where="cache archive")
     return ArchiveStats(tuple(names), total)
+
+
+# -- verified extraction for the gha store ----------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Unpacked:
+    """What :func:`unpack` read: digests computed here, and the manifest if there was one."""
+
+    sha256: str  # of the archive bytes as stored (compressed)
+    size: int
+    tree_sha256: str
+    content_size: int
+    file_sha256: str | None
+    manifest: Mapping[str, Any] | None
+
+
+def _positional(names: Sequence[str]) -> Any:
+    def rename(name: str) -> str:
+        clean = name[2:] if name.startswith("./") else name
+        clean = clean.rstrip("/") or "."
+        for index, prefix in enumerate(names):
+            if clean == prefix:
+                return str(index)
+            if prefix == "." and clean.split("/", 1)[0] != "..":
+                return f"{index}/{clean}"
+            if clean.startswith(prefix + "/"):
+                return f"{index}{clean[len(prefix) :]}"
+        raise UnsafeArchiveError(
+            f"archive member {name!r} would be written outside the restored paths",
+            where="cache archive",
+            hint="the entry was not written for these paths; refusing to restore it",
+        )
+
+    return rename
+
+
+def read_manifest(comment: str | None) -> dict[str, Any] | None:
+    """buildonce's manifest from a pax ``comment`` record, or ``None`` (another writer)."""
+    if not comment or not comment.startswith(MANIFEST_PREFIX):
+        return None
+    try:
+        data = json.loads(comment[len(MANIFEST_PREFIX) :])
+    except ValueError as exc:
+        raise IntegrityError(
+            "the cache archive's buildonce manifest is not JSON", where="cache archive"
+        ) from exc
+    if not isinstance(data, dict):
+        raise IntegrityError("the cache archive's buildonce manifest is not an object")
+    return data
+
+
+def unpack(
+    source: IO[bytes] | Any,
+    scratch: Path,
+    names: Sequence[str],
+    progress: Progress = _no_progress,
+) -> Unpacked:
+    """Extract an actions/cache archive into ``scratch/<i>``, verifying nothing yet.
+
+    ``names[i]`` is the workspace-relative name of the i-th destination, as actions/cache
+    names members.  Extraction applies :func:`buildonce.store.archive.unpack`'s rules
+    (no absolute or ``..`` names, links confined to their tree, no hard links or devices),
+    reads the zstd stream to its end so the frame checksum is checked, and computes the
+    tree digest and the archive's sha256 for the caller to compare with the manifest.
+    """
+    import zstandard
+
+    hashing = archive.HashingReader(source, progress)
+    tree = archive.TreeDigest()
+    try:
+        reader = zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW_SIZE).stream_reader(
+            hashing,  # type: ignore[arg-type]
+            read_size=archive.CHUNK,
+            read_across_frames=True,
+            closefd=False,
+        )
+        tar = archive._TarReader(reader)
+        archive._extract(tar, scratch, len(names), rename=_positional(names), tree=tree)
+        while reader.read(archive.CHUNK):
+            pass
+        hashing.drain()
+    except (UnsafeArchiveError, IntegrityError):
+        raise
+    except (EOFError, ValueError, zstandard.ZstdError) as exc:
+        raise IntegrityError(
+            f"the cache archive is unreadable ({type(exc).__name__}: {exc})",
+            where="cache archive",
+        ) from exc
+    return Unpacked(
+        hashing.digest.hexdigest(),
+        hashing.size,
+        tree.hexdigest(),
+        tree.content_size,
+        tree.file_sha256,
+        read_manifest(tar.global_pax.get("comment")),
+    )
+
+
+def verify(unpacked: Unpacked, where: str) -> bool:
+    """Compare with the manifest: ``True`` when verified, ``False`` when there is none.
+
+    Raises :class:`IntegrityError` on a mismatch.
+    """
+    manifest = unpacked.manifest
+    if manifest is None:
+        return False
+    expected = (manifest.get("treeSha256"), manifest.get("contentSize"))
+    if expected != (unpacked.tree_sha256, unpacked.content_size):
+        raise IntegrityError(
+            f"content hashes to tree {unpacked.tree_sha256[:16]}... "
+            f"({unpacked.content_size} bytes), the manifest says "
+            f"{str(expected[0])[:16]}... ({expected[1]} bytes)",
+            where=where,
+        )
+    return True

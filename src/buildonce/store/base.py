@@ -189,6 +189,9 @@ class Lookup:
     scopes: tuple[str, ...]
     exact: bool = False
     kind: str | None = None
+    #: The paths as the user wrote them.  GitHub's cache matches entries by a "version"
+    #: hashed from these lines; stores that match by key alone ignore them.
+    paths: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

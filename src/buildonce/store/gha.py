@@ -10,10 +10,11 @@ Two front ends share one protocol client (:mod:`buildonce.store.gha_service`):
     ``tar -> zstd -> 32 MiB blocks`` into parallel ``Put Block`` requests; restoring streams
     parallel ranged GETs, in order, into ``zstd -> tar``.  The archive never touches disk.
 
-:class:`GhaStore` -- the :class:`~buildonce.store.base.Store` behind ``--store gha:``
-    What ``buildonce save/restore/prepare`` use.  Those commands pack their own archive
-    format and verify a sha256 the service cannot store, so each entry carries a small
-    record header and a version of its own: actions/cache never picks one up by mistake.
+:class:`GhaStore` -- the :class:`~buildonce.store.base.Store` behind ``--store gha``
+    What ``buildonce save/restore/prepare`` use.  It writes the very same archive and
+    version as :class:`GhaCache`, so actions/cache and buildonce restore each other's
+    entries, and carries buildonce's integrity manifest inside the archive in a pax
+    ``comment`` record that tar readers ignore.
 
 The service decides matching on its side (exact key, then prefix, newest first; scopes of
 the current ref, base branch and default branch), so both can answer "restore the best
@@ -22,23 +23,23 @@ match for this key" but neither can list or delete entries.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
-import json
 import logging
 import os
-import struct
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from buildonce.errors import ConfigError, EntryNotFoundError, InputError, IntegrityError, StoreError
-from buildonce.store import archive_gha
-from buildonce.store.base import EntryRecord, Event, Lookup, Progress, PublishResult
+from buildonce.store import archive, archive_gha
+from buildonce.store.base import EntryRecord, Event, Lookup, Progress, PublishResult, now_utc
 from buildonce.store.gha_service import (
     COMPRESSION_ZSTD,
     MAX_KEYS,
@@ -372,21 +373,6 @@ class GhaCache:
         )
 
 
-# -- the Store protocol -----------------------------------------------------------------------
-
-#: Entries written through :class:`GhaStore` carry a salt of their own in the version, so
-#: actions/cache (which hashes ``path`` lines) can never pick them up, nor they its entries.
-STORE_VERSION = hashlib.sha256(b"buildonce-store|record-header|1").hexdigest()
-RECORD_MAGIC = b"BUILDONCE-RECORD\n"
-_HEADER_PROBE = 64 * 1024
-
-
-def encode_record_header(record: EntryRecord) -> bytes:
-    """``magic | u64 length | record JSON``: the metadata the service cannot keep for us."""
-    body = record.encode()
-    return RECORD_MAGIC + struct.pack(">Q", len(body)) + body
-
-
 def _env_number(
     env: Mapping[str, str], name: str, default: float, low: float, high: float
 ) -> float:
@@ -419,12 +405,58 @@ def retry_policy_from_env(env: Mapping[str, str]) -> RetryPolicy:
     )
 
 
-class GhaStore:
-    """:class:`~buildonce.store.base.Store` over GitHub's cache service.
+# -- the Store protocol -----------------------------------------------------------------------
 
-    The service keeps only (key, version, scope) -> bytes.  The :class:`EntryRecord` (sha256,
-    sizes, kind, origin job) travels in a small header in front of the archive, so one
-    atomic entry holds both and a lookup costs one RPC plus one 64 KiB ranged GET.
+
+def _manifest(record: EntryRecord) -> dict[str, Any]:
+    """What the service cannot keep for us, carried inside the archive (see archive_gha)."""
+    return {
+        "id": record.entry_id,
+        "key": record.key,
+        "scope": record.scope,
+        "kind": record.kind,
+        "paths": list(record.paths),
+        "createdAt": record.created_at.isoformat(),
+        "originJob": record.origin_job,
+        "meta": dict(record.meta),
+    }
+
+
+class _HashingSink:
+    """Counts and hashes the compressed bytes on their way to the uploader."""
+
+    def __init__(self, raw: _BlockUploader) -> None:
+        self.raw = raw
+        self.digest = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        return self.raw.write(data)
+
+
+#: What ``--json`` and the step summary say about an entry actions/cache wrote.
+UNVERIFIED_NOTE = (
+    "the entry has no buildonce manifest (saved by actions/cache or another tool): its "
+    "sha256 was computed on restore, but there was nothing to verify it against"
+)
+
+
+class GhaStore:
+    """:class:`~buildonce.store.base.Store` over GitHub's cache service, in actions/cache's format.
+
+    Every entry is exactly what ``actions/cache`` would write for the same ``key`` and
+    ``path`` lines: the same version (hashed from the path lines as written), a pax tar of
+    workspace-relative names, one zstd frame without ``--long``.  So
+    ``actions/cache/restore`` restores what ``buildonce save``/``prepare`` saved, and
+    buildonce restores what actions/cache saved.
+
+    buildonce's integrity data (the tree digest over every member's name, mode, size and
+    sha256; the content size; the binary's sha256; key, kind, origin job, creation time)
+    travels in a pax *global* header after the last member, as a ``comment`` record, which
+    POSIX tells readers to ignore.  A restore extracts into a scratch directory, computes
+    the same digests over what it wrote and compares before anything is renamed into
+    place.  An entry without the manifest (actions/cache wrote it) is restored with its
+    digests computed and reported as unverified.
 
     Differences from an :class:`~buildonce.store.base.ObjectStore`, imposed by the service:
 
@@ -446,29 +478,49 @@ class GhaStore:
         block_size: int = DEFAULT_BLOCK_SIZE,
         concurrency: int = DEFAULT_UPLOAD_CONCURRENCY,
         on_warning: Callable[[str], None] | None = None,
+        workspace: Path | None = None,
+        cross_os: bool = False,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.url = "gha:"
         self.config = config
         self.retry = retry or RetryPolicy()
         self.block_size = block_size
         self.concurrency = concurrency
+        self.cross_os = cross_os
+        self._env = dict(os.environ if env is None else env)
+        self.workspace = Path(
+            workspace or self._env.get("GITHUB_WORKSPACE") or os.getcwd()
+        ).absolute()
         self._warn = on_warning or _log_warning
         self._transport = HttpTransport()
         self._service = CacheServiceClient(
             config, retry=self.retry, transport=self._transport, on_retry=self._warn
         )
-        self._located: dict[str, tuple[str, int]] = {}  # entry id -> (signed URL, offset)
-        self._hidden: set[str] = set()
+        self._located: dict[str, DownloadLocation] = {}  # entry id -> where its bytes are
+        self._requests: dict[str, Lookup] = {}  # entry id -> the lookup that found it
+        self._hidden: set[str] = set()  # matched keys quarantined in this process
 
     @classmethod
-    def from_url(cls, url: str, env: Mapping[str, str]) -> GhaStore:
+    def from_url(
+        cls,
+        url: str,
+        env: Mapping[str, str],
+        *,
+        on_warning: Callable[[str], None] | None = None,
+    ) -> GhaStore:
         if url not in ("gha", "gha:", "gha://"):
             raise ConfigError(
                 f"unexpected gha store URL {url!r}",
                 where="--store",
                 hint="write just 'gha' (the service is found through the runner's environment)",
             )
-        return cls(GhaConfig.from_env(env), retry=retry_policy_from_env(env))
+        return cls(
+            GhaConfig.from_env(env),
+            retry=retry_policy_from_env(env),
+            on_warning=on_warning,
+            env=env,
+        )
 
     def close(self) -> None:
         self._transport.close()
@@ -476,131 +528,203 @@ class GhaStore:
     def _blob(self, url: str) -> BlobClient:
         return BlobClient(url, transport=self._transport, retry=self.retry, on_retry=self._warn)
 
-    def _read_header(self, url: str, where: str) -> tuple[EntryRecord, int]:
-        blob = self._blob(url)
-        head, _total = blob.get_range(0, _HEADER_PROBE - 1)
-        fixed = len(RECORD_MAGIC) + 8
-        if len(head) < fixed or not head.startswith(RECORD_MAGIC):
-            raise IntegrityError(
-                "the cache entry was not written by buildonce's gha store",
-                where=where,
-                hint="delete it with `gh cache delete <key>`",
+    def version(self, paths: Sequence[str]) -> str:
+        """actions/cache's version of these ``path`` lines (trimmed, empties dropped)."""
+        lines = [p.strip() for p in paths if p.strip()]
+        if not lines:
+            raise InputError(
+                "the gha store needs the cached paths to find an entry",
+                where=self.url,
+                hint="GitHub's cache matches entries by key *and* path lines",
             )
-        (length,) = struct.unpack(">Q", head[len(RECORD_MAGIC) : fixed])
-        if fixed + length > len(head):
-            more, _ = blob.get_range(len(head), fixed + length - 1)
-            head += more
-        try:
-            data = json.loads(head[fixed : fixed + length])
-        except ValueError as exc:
-            raise IntegrityError("unreadable entry record", where=where) from exc
-        return EntryRecord.from_json(data, where=where), fixed + length
+        return cache_version(
+            lines, COMPRESSION_ZSTD, windows=os.name == "nt", cross_os=self.cross_os
+        )
 
+    def _name(self, path: Path) -> str:
+        # As the toolkit names members: relative to GITHUB_WORKSPACE, '/'-separated, and
+        # '../..' for paths outside it (tar -P keeps those verbatim).
+        rel = os.path.relpath(Path(path).absolute(), self.workspace).replace(os.sep, "/")
+        return rel or "."
+
+    # -- lookup -----------------------------------------------------------------------------
     def lookup(self, request: Lookup) -> EntryRecord | None:
         if not request.keys:
             return None
+        version = self.version(request.paths)
         try:
-            try:
-                return self._lookup_once(request)
-            except SignedUrlError:
-                # The header probe hit an expired URL: one fresh URL, then give up.
-                return self._lookup_once(request)
+            location = self._service.get_download_url(
+                request.keys[0], list(request.keys[1:]), version
+            )
         except (ServiceUnavailableError, SignedUrlError) as exc:
             # An outage must cost a rebuild, never the job: report it and answer "miss".
             self._warn(f"{exc}; treating it as a cache miss")
             return None
-
-    def _lookup_once(self, request: Lookup) -> EntryRecord | None:
-        location = self._service.get_download_url(
-            request.keys[0], list(request.keys[1:]), STORE_VERSION
-        )
-        if location is None:
+        if location is None or location.matched_key in self._hidden:
             return None
         if request.exact and location.matched_key not in request.keys:
             return None  # the service matched a longer key by prefix; prepare must not use it
-        record, offset = self._read_header(location.url, location.matched_key)
-        if record.entry_id in self._hidden:
-            return None
-        if request.kind is not None and record.kind != request.kind:
-            return None
-        self._located[record.entry_id] = (location.url, offset)
+        # What the service tells us; the rest comes from the archive's manifest on restore.
+        record = EntryRecord(
+            key=location.matched_key,
+            scope="",
+            kind=request.kind or "files",
+            paths=request.paths,
+            sha256="",
+            size=0,
+            content_size=0,
+            compression=self.compression,
+            created_at=now_utc(),
+            blob="gha",
+        )
+        self._located[record.entry_id] = location
+        self._requests[record.entry_id] = request
         return record
 
-    def _locate(self, record: EntryRecord) -> tuple[str, int]:
-        located = self._located.get(record.entry_id)
-        if located is None:
-            found = self.lookup(Lookup(keys=(record.key,), scopes=(record.scope,), exact=True))
-            located = self._located.get(found.entry_id) if found is not None else None
-            if located is None:
-                raise EntryNotFoundError(f"entry {record.key!r} is gone", where=self.url)
-        return located
+    # -- save: stream tar -> zstd -> blocks, no scratch archive ------------------------------
+    def save_paths(
+        self, record: EntryRecord, paths: Sequence[Path], progress: Progress
+    ) -> PublishResult:
+        """Reserve, stream and finalize one entry; ``created=False`` when the key is taken.
 
-    def download(self, record: EntryRecord, sink: BinaryIO, progress: Progress) -> None:
-        start = sink.tell() if sink.seekable() else None
+        ``record.paths`` are the path lines as written (they make the version); ``paths``
+        are the files they name.  Nothing is finalized unless the whole archive went up,
+        so a reader never sees a partial entry.
+        """
+        version = self.version(record.paths)
+        members = [(self._name(p), Path(p).absolute()) for p in paths]
+        for _name, path in members:
+            if not os.path.lexists(path):
+                raise InputError("path does not exist", where=str(path), hint="build it first")
         try:
-            self._download_once(record, sink, progress)
-        except SignedUrlError as exc:
-            # Signed URLs are short-lived and a build may outlast one: fetch a fresh URL and
-            # start over, if what was already written can be taken back.
-            if start is None:
-                raise
-            self._warn(f"{exc}; requesting a fresh download URL")
-            sink.seek(start)
-            sink.truncate()
-            self._located.pop(record.entry_id, None)
-            self._download_once(record, sink, progress)
-
-    def _download_once(self, record: EntryRecord, sink: BinaryIO, progress: Progress) -> None:
-        url, offset = self._locate(record)
-        blob = self._blob(url)
-        if record.size == 0:
-            return
-        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="buildonce-download") as pool:
-            stream = _ChunkStream(
-                blob, pool, self.block_size, self.concurrency, start=offset,
-                end=offset + record.size,
-            )  # fmt: skip
-            if stream.blob_size != offset + record.size:
-                stream.cancel()
-                raise IntegrityError(
-                    f"the stored entry is {stream.blob_size - offset} bytes but its record "
-                    f"says {record.size}",
-                    where=record.key,
-                    hint=f"delete it with `gh cache delete '{record.key}'`",
-                )
-            try:
-                while data := stream.read(1 << 20):
-                    sink.write(data)
-                    progress(len(data))
-            finally:
-                stream.cancel()
-
-    def publish(self, record: EntryRecord, archive: Path, progress: Progress) -> PublishResult:
-        committed = replace(record, blob="gha")
-        try:
-            upload_url = self._service.create_entry(record.key, STORE_VERSION)
+            upload_url = self._service.create_entry(record.key, version)
         except EntryExistsError:
-            existing = self.lookup(Lookup(keys=(record.key,), scopes=(record.scope,), exact=True))
-            return PublishResult(False, existing)
+            return PublishResult(False, None)
         blob = self._blob(upload_url)
-        header = encode_record_header(committed)
-        with (
-            ThreadPoolExecutor(self.concurrency, thread_name_prefix="buildonce-upload") as pool,
-            open(archive, "rb") as fh,
-        ):
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="buildonce-upload") as pool:
             uploader = _BlockUploader(blob, pool, self.block_size, self.concurrency + 1)
+            sink = _HashingSink(uploader)
             try:
-                uploader.write(header)
-                while chunk := fh.read(1 << 20):
-                    uploader.write(chunk)
-                    progress(len(chunk))
+                stats = archive_gha.write_archive(
+                    list(record.paths),
+                    self.workspace,
+                    sink,
+                    env=self._env,
+                    members=members,
+                    manifest=_manifest(record),
+                    progress=progress,
+                )
                 block_ids = uploader.finish()
             except BaseException:
                 uploader.abandon()
                 raise
         blob.put_block_list(block_ids)
-        self._service.finalize_entry(record.key, STORE_VERSION, uploader.size)
+        self._service.finalize_entry(record.key, version, uploader.size)
+        meta = dict(record.meta, treeSha256=stats.tree_sha256)
+        if stats.file_sha256:
+            meta["fileSha256"] = stats.file_sha256
+        committed = replace(
+            record,
+            sha256=sink.digest.hexdigest(),
+            size=uploader.size,
+            content_size=stats.content_bytes,
+            compression=self.compression,
+            blob="gha",
+            meta=meta,
+        )
         return PublishResult(True, committed)
+
+    # -- restore: parallel ranged GETs -> zstd -> tar, into a scratch directory --------------
+    def unpack_into(
+        self, record: EntryRecord, scratch: Path, dests: Sequence[Path], progress: Progress
+    ) -> EntryRecord:
+        """Extract ``record`` into ``scratch/<i>`` and verify it; returns the full record.
+
+        Raises :class:`IntegrityError` when the content does not match its manifest (or is
+        not a safe archive) and :class:`StoreError` when the download fails.
+        """
+        names = [self._name(d) for d in dests]
+        try:
+            unpacked = self._unpack_once(record, scratch, names, progress)
+        except SignedUrlError as exc:
+            # Signed URLs are short-lived and a build may outlast one: ask for a fresh URL
+            # and start over in an emptied scratch directory.
+            self._warn(f"{exc}; requesting a fresh download URL")
+            self._refresh(record)
+            for child in scratch.iterdir():
+                archive.remove_tree(child)
+            unpacked = self._unpack_once(record, scratch, names, progress)
+        verified = archive_gha.verify(unpacked, record.key)
+        return self._completed(record, unpacked, verified)
+
+    def _refresh(self, record: EntryRecord) -> None:
+        request = self._requests.get(record.entry_id)
+        location = None
+        if request is not None:
+            location = self._service.get_download_url(
+                request.keys[0], list(request.keys[1:]), self.version(request.paths)
+            )
+        if location is None or location.matched_key != record.key:
+            raise EntryNotFoundError(f"entry {record.key!r} is gone", where=self.url)
+        self._located[record.entry_id] = location
+
+    def _unpack_once(
+        self, record: EntryRecord, scratch: Path, names: Sequence[str], progress: Progress
+    ) -> archive_gha.Unpacked:
+        location = self._located.get(record.entry_id)
+        if location is None:
+            raise EntryNotFoundError(
+                f"entry {record.key!r} was not looked up in this store", where=self.url
+            )
+        blob = self._blob(location.url)
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="buildonce-download") as pool:
+            stream = _ChunkStream(blob, pool, self.block_size, self.concurrency)
+            try:
+                unpacked = archive_gha.unpack(io.BufferedReader(stream, 1 << 20), scratch, names,
+                                              progress)  # fmt: skip
+            finally:
+                stream.cancel()
+        if stream.received != stream.total or unpacked.size != stream.total:
+            raise IntegrityError(
+                f"read {unpacked.size} of {stream.total} archive bytes", where=record.key
+            )
+        return unpacked
+
+    def _completed(
+        self, record: EntryRecord, unpacked: archive_gha.Unpacked, verified: bool
+    ) -> EntryRecord:
+        manifest = unpacked.manifest or {}
+        meta = {str(k): str(v) for k, v in dict(manifest.get("meta") or {}).items()}
+        meta["treeSha256"] = unpacked.tree_sha256
+        if unpacked.file_sha256:
+            meta["fileSha256"] = unpacked.file_sha256
+        meta["verification"] = "verified" if verified else "unverified"
+        if not verified:
+            meta["verificationNote"] = UNVERIFIED_NOTE
+        created_at = record.created_at
+        with contextlib.suppress(KeyError, TypeError, ValueError):
+            created_at = datetime.fromisoformat(str(manifest["createdAt"]))
+        origin = manifest.get("originJob")
+        return replace(
+            record,
+            scope=str(manifest.get("scope") or record.scope),
+            kind=str(manifest.get("kind") or record.kind),
+            sha256=unpacked.sha256,
+            size=unpacked.size,
+            content_size=unpacked.content_size,
+            created_at=created_at,
+            origin_job=str(origin) if origin else None,
+            meta=meta,
+        )
+
+    # -- what the service cannot do ------------------------------------------------------------
+    def download(self, record: EntryRecord, sink: BinaryIO, progress: Progress) -> None:
+        raise StoreError(
+            "the gha store restores paths (unpack_into), not raw archives", where=self.url
+        )
+
+    def publish(self, record: EntryRecord, archive: Path, progress: Progress) -> PublishResult:
+        raise StoreError("the gha store saves paths (save_paths), not raw archives", where=self.url)
 
     def entries(self, scope: str | None = None) -> list[EntryRecord]:
         raise StoreError(
@@ -619,7 +743,7 @@ class GhaStore:
     def quarantine(self, record: EntryRecord, reason: str) -> None:
         # The service has no quarantine and the runtime token cannot delete: hide it from
         # this process so a rebuild re-saves (under a new key) instead of looping on it.
-        self._hidden.add(record.entry_id)
+        self._hidden.add(record.key)
         self._warn(
             f"cache entry {record.key!r} failed verification ({reason}); "
             f"delete it with `gh cache delete '{record.key}'`"
