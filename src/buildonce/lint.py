@@ -128,8 +128,12 @@ class Linter:
         *,
         actions: dict[str, str] | None = None,
         cache_dir: Path | None = None,
+        jobs: int = 1,
     ) -> None:
         self.config = config or Config()
+        #: Worker processes for large inputs (Linux only, where fork is cheap and safe in a
+        #: single-threaded process); 1 lints everything in this process.
+        self.jobs = max(1, jobs)
         self._actions = actions or {}
         self._loader: Loader | None = None
         self.cache = _FindingsCache(cache_dir, self.config) if cache_dir is not None else None
@@ -169,6 +173,7 @@ class Linter:
 
     def _lint_paths(self, paths: Iterable[str | os.PathLike[str]]) -> LintResult:
         result = LintResult()
+        todo: list[tuple[Path, bytes, str]] = []
         for file in discover(paths):
             result.files.append(str(file))
             try:
@@ -177,22 +182,37 @@ class Linter:
                 from buildonce.errors import InputError
 
                 raise InputError(f"cannot read: {exc.strerror}", where=str(file)) from exc
-            digest = hashlib.sha256(data).hexdigest()
+            digest = hashlib.sha256(data).hexdigest() if self.cache is not None else ""
             hit = self.cache.get(file, digest) if self.cache is not None else None
             if hit is not None:
-                found, suppressed = hit
+                result.findings.extend(hit[0])
+                result.suppressed += hit[1]
             else:
-                found, suppressed = self.lint_loaded(self.loader.load(file, data))
-                if self.cache is not None:
-                    self.cache.put(
-                        file, digest, self.loader.all_dependencies(file), found, suppressed
-                    )
+                todo.append((file, data, digest))
+        for (file, _, digest), (found, suppressed, deps) in zip(
+            todo, self._lint_files(todo), strict=True
+        ):
+            if self.cache is not None:
+                self.cache.put(file, digest, deps, found, suppressed)
             result.findings.extend(found)
             result.suppressed += suppressed
         if self.cache is not None:
             self.cache.save()
         result.findings.sort(key=lambda f: f.sort_key)
         return result
+
+    def _lint_files(self, todo: list[tuple[Path, bytes, str]]) -> list[_FileResult]:
+        """Lint files in this process, or split over ``jobs`` forked workers when there are
+        enough of them to pay for the fork (about 1 ms each; linting is ~1 ms per file)."""
+        workers = min(self.jobs, len(todo) // _FILES_PER_WORKER)
+        if workers < 2 or not _can_fork():
+            return [self._lint_one(f, d) for f, d, _ in todo]
+        return _lint_forked(self, todo, workers)
+
+    def _lint_one(self, file: Path, data: bytes) -> _FileResult:
+        found, suppressed = self.lint_loaded(self.loader.load(file, data))
+        deps = self.loader.all_dependencies(file) if self.cache is not None else set()
+        return found, suppressed, deps
 
     def lint_text(self, text: str, path: str = "<text>") -> list[Finding]:
         found, _ = self.lint_loaded(self.loader.load_text(text, path))
@@ -253,6 +273,92 @@ class Linter:
             ctx = RuleContext(workflow, analysis, rule.id, level)
             findings.extend(rule.check(ctx))
         return findings
+
+
+_FileResult = tuple[list[Finding], int, set[Path]]
+#: Below this many files per worker a fork costs more than it saves.
+_FILES_PER_WORKER = 48
+
+
+def default_jobs() -> int:
+    """Worker processes for the CLI: the CPUs this process may use, at most 4."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, 4))
+
+
+def _can_fork() -> bool:
+    import sys
+    import threading
+
+    # fork() copies only the calling thread; with other threads alive a worker could
+    # inherit a held lock.  macOS frameworks are not fork-safe, Windows has no fork.
+    return sys.platform == "linux" and threading.active_count() == 1
+
+
+def _chunks(todo: list[tuple[Path, bytes, str]], workers: int) -> list[list[int]]:
+    """Indices of ``todo`` split into ``workers`` groups of about equal bytes, keeping the
+    files of one checkout together so its local actions are parsed once."""
+    groups: dict[Path, list[int]] = {}
+    for i, (file, _, _) in enumerate(todo):
+        root = next((p.parent for p in file.parents if p.name == ".github"), file.parent)
+        groups.setdefault(root, []).append(i)
+    bins: list[list[int]] = [[] for _ in range(workers)]
+    sizes = [0] * workers
+    by_size = sorted(groups.values(), key=lambda g: -sum(len(todo[i][1]) for i in g))
+    for group in by_size:
+        target = sizes.index(min(sizes))
+        bins[target].extend(group)
+        sizes[target] += sum(len(todo[i][1]) for i in group)
+    return [b for b in bins if b]
+
+
+def _lint_forked(
+    linter: Linter, todo: list[tuple[Path, bytes, str]], workers: int
+) -> list[_FileResult]:
+    """Lint the first chunk here and the others in forked children that send their
+    results back through a pipe.  A child that fails for any reason (a file that cannot be
+    read, a bug) makes the parent lint that chunk itself, so errors surface as they would
+    without workers."""
+    import pickle
+
+    chunks = _chunks(todo, workers)
+    children: list[tuple[int, int, list[int]]] = []
+    for chunk in chunks[1:]:
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child; its results are asserted in the parent
+            os.close(read_end)
+            status = 0
+            try:
+                payload = pickle.dumps(
+                    [linter._lint_one(todo[i][0], todo[i][1]) for i in chunk],
+                    protocol=pickle.HIGHEST_PROTOCOL,
+                )
+                with os.fdopen(write_end, "wb") as out:
+                    out.write(payload)
+            except BaseException:
+                status = 1
+            finally:
+                os._exit(status)
+        os.close(write_end)
+        children.append((pid, read_end, chunk))
+    results: dict[int, _FileResult] = {}
+    for i in chunks[0]:
+        results[i] = linter._lint_one(todo[i][0], todo[i][1])
+    for pid, read_end, chunk in children:
+        with os.fdopen(read_end, "rb") as pipe:
+            payload = pipe.read()
+        _, status = os.waitpid(pid, 0)
+        if status == 0 and payload:
+            for i, item in zip(chunk, pickle.loads(payload), strict=True):
+                results[i] = item
+        else:
+            for i in chunk:
+                results[i] = linter._lint_one(todo[i][0], todo[i][1])
+    return [results[i] for i in range(len(todo))]
 
 
 def lint_paths(paths: Iterable[str | os.PathLike[str]], config: Config | None = None) -> LintResult:

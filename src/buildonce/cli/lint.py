@@ -55,6 +55,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="ignore and do not update the findings cache ($XDG_CACHE_HOME/buildonce)",
     )
+    lint.add_argument(
+        "-j",
+        "--jobs",
+        type=_positive_int,
+        metavar="N",
+        help="worker processes for large inputs (default: the CPUs available, at most 4; "
+        "Linux only, elsewhere 1)",
+    )
     lint.set_defaults(handler=run_lint)
 
     graph = subparsers.add_parser(
@@ -97,10 +105,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 _WORKFLOW_HELP = "workflow file (default: the only file in .github/workflows/)"
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return value
+
+
 def run_lint(args: argparse.Namespace) -> int:
     from buildonce.config import load_config
     from buildonce.errors import EXIT_OK, InputError
-    from buildonce.lint import Linter, default_cache_dir
+    from buildonce.lint import Linter, default_cache_dir, default_jobs
     from buildonce.report import FORMATTERS
     from buildonce.rules import RULES
 
@@ -121,7 +139,8 @@ def run_lint(args: argparse.Namespace) -> int:
     start = Path(paths[0])
     config = load_config(args.config, start=start if start.is_dir() else start.parent)
     cache_dir = None if args.no_cache else default_cache_dir()
-    result = Linter(config, cache_dir=cache_dir).lint_paths(paths)
+    jobs = args.jobs if args.jobs is not None else default_jobs()
+    result = Linter(config, cache_dir=cache_dir, jobs=jobs).lint_paths(paths)
     if not result.files:
         raise InputError(
             "no workflow files found",
