@@ -8,14 +8,17 @@ it disagree on the version, the archive layout or the protocol, these tests fail
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from buildonce.cli import main
 from buildonce.store.gha import GhaCache
 from gha.protocol_server import CacheServer
 
@@ -121,3 +124,100 @@ def test_actions_cache_sees_buildonce_entries_by_prefix_and_misses_other_paths(
     assert actions_cache("restore", PATHS, "other", "Linux-ksail-bin-") == (
         "Linux-ksail-bin-1.25.4-xyz"
     )
+
+
+# -- the CLI's gha store (buildonce save / restore / prepare) and actions/cache ---------------
+@pytest.fixture
+def cli_env(server: CacheServer, workspace: Path, monkeypatch: pytest.MonkeyPatch) -> CacheServer:
+    """What the buildonce action exports in a job: the service, the token, the workspace."""
+    monkeypatch.setenv("ACTIONS_RESULTS_URL", server.base_url + "/")
+    monkeypatch.setenv("ACTIONS_RUNTIME_TOKEN", server.token)
+    monkeypatch.setenv("GITHUB_WORKSPACE", str(workspace))
+    monkeypatch.setenv("BUILDONCE_GHA_RETRY_DELAY", "0")
+    monkeypatch.chdir(workspace)
+    return server
+
+
+def test_cli_save_restores_with_actions_cache_and_gnu_tar_reads_it_silently(
+    actions_cache,  # type: ignore[no-untyped-def]
+    cli_env: CacheServer,
+    workspace: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    expected = _make(workspace)
+    assert main(["save", "--store", "gha", "--key", "Linux-cli-1", *PATHS]) == 0, (
+        capsys.readouterr().err
+    )
+    # GNU tar extracts the stored archive (manifest included) with exit 0 and no message.
+    entry = next(e for e in cli_env.entries if e.key == "Linux-cli-1")
+    blob = cli_env.blobs[entry.blob].data
+    assert blob is not None
+    (tmp_path / "cache.tzst").write_bytes(blob)
+    out = tmp_path / "gnu"
+    out.mkdir()
+    tar = subprocess.run(
+        ["tar", "-xf", str(tmp_path / "cache.tzst"), "-P", "-C", str(out),
+         "--use-compress-program", "unzstd"],
+        capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert (tar.returncode, tar.stdout, tar.stderr) == (0, "", "")
+    assert _files(out) == expected
+    shutil.rmtree(workspace / ".cache")
+    shutil.rmtree(workspace / "out")
+    assert actions_cache("restore", PATHS, "Linux-cli-1") == "Linux-cli-1"
+    assert _files(workspace) == expected
+
+
+def test_cli_prepare_entry_restores_with_actions_cache(
+    actions_cache,  # type: ignore[no-untyped-def]
+    cli_env: CacheServer,
+    workspace: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    app = workspace / "bin" / "app"
+    build = f"{sys.executable} -c \"import pathlib,sys; p=pathlib.Path('bin/app'); "
+    build += (
+        "p.parent.mkdir(exist_ok=True); p.write_text('#!' + sys.executable + '\\nprint(1)\\n')\""
+    )
+    code = main(["prepare", "--binary", "bin/app", "--key", "Linux-app-bin-1", "--build", build])
+    assert code == 0, capsys.readouterr().err
+    data = app.read_bytes()
+    app.unlink()
+    assert actions_cache("restore", ["bin/app"], "Linux-app-bin-1") == "Linux-app-bin-1"
+    assert app.read_bytes() == data
+
+
+def test_actions_cache_entry_restores_with_cli_restore_and_prepare_unverified(
+    actions_cache,  # type: ignore[no-untyped-def]
+    cli_env: CacheServer,
+    workspace: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    expected = _make(workspace)
+    assert actions_cache("save", PATHS, "Linux-ac-1") is not None
+    shutil.rmtree(workspace / ".cache")
+    shutil.rmtree(workspace / "out")
+    capsys.readouterr()
+    assert main(["restore", "--store", "gha", "--key", "Linux-ac-1", "--json", *PATHS]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["cacheHit"] is True
+    assert report["verified"] is False
+    assert "nothing to verify it against" in report["verification"]
+    assert _files(workspace) == expected
+
+    # prepare: the binary's sha256 is computed and reported, flagged as unverified.
+    app = workspace / "bin" / "app"
+    app.parent.mkdir()
+    app.write_text(f"#!{sys.executable}\nprint('app 1.0')\n")
+    app.chmod(0o755)
+    assert actions_cache("save", ["bin/app"], "Linux-app-ac") is not None
+    data = app.read_bytes()
+    app.unlink()
+    code = main(["prepare", "--binary", "bin/app", "--key", "Linux-app-ac", "--json"])
+    assert code == 0, capsys.readouterr().err
+    report = json.loads(capsys.readouterr().out)
+    assert (report["cacheHit"], report["verified"]) == (True, False)
+    assert report["sha256"] == hashlib.sha256(data).hexdigest()
+    assert app.read_bytes() == data

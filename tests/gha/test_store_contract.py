@@ -7,6 +7,7 @@ are overridden below with what the gha store guarantees instead, and say why.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -19,12 +20,19 @@ import pytest
 from buildonce.errors import StoreError
 from buildonce.store import Store, open_store
 from buildonce.store import cache as c
-from buildonce.store.gha import RECORD_MAGIC, STORE_VERSION
 from gha.protocol_server import READ, WRITE, CacheServer, serve
 from store.conftest import FakeClock
 from store.contract import FEATURE, MAIN, StoreContract, write
 
 _SERVICE = "the Actions cache service"
+#: actions/cache's archive names members by their place in the workspace and its version
+#: hashes the path lines, so an entry restores only to the paths it was saved from.
+_SAME_PATHS = "actions/cache entries restore only to the paths they were saved from"
+#: The path line every racing saver caches (each from its own checkout).
+LINE = ["bin/app"]
+#: actions/cache's archive names members by their place in the workspace and its version
+#: hashes the path lines, so an entry restores only to the paths it was saved from.
+_SAME_PATHS = "actions/cache entries restore only to the paths they were saved from"
 
 
 def _finalized(server: CacheServer, key: str) -> int:
@@ -56,12 +64,12 @@ class TestGhaStoreContract(StoreContract):
     # -- immutability and races, counted on the server (the store cannot list) -------------
     def test_entries_are_immutable(self, store: Store, tmp_path: Path) -> None:
         server: CacheServer = self._server
-        assert c.save(store, [write(tmp_path / "a", b"first")], key="k-imm", scope=MAIN).created
-        again = c.save(store, [write(tmp_path / "b", b"second")], key="k-imm", scope=MAIN)
+        src = write(tmp_path / "a", b"first")
+        assert c.save(store, [src], key="k-imm", scope=MAIN).created
+        again = c.save(store, [write(src, b"second")], key="k-imm", scope=MAIN)
         assert not again.created
-        dest = tmp_path / "dest"
-        c.restore(store, [dest], key="k-imm", scope=MAIN)
-        assert dest.read_bytes() == b"first"
+        assert c.restore(store, [src], key="k-imm", scope=MAIN).cache_hit
+        assert src.read_bytes() == b"first"
         assert _finalized(server, "k-imm") == 1
         with pytest.raises(StoreError, match="gh cache list"):
             store.entries()
@@ -81,7 +89,9 @@ class TestGhaStoreContract(StoreContract):
             store = open_store(store_url)
             try:
                 barrier.wait()
-                results.append(c.save(store, [sources[i]], key="k-race", scope=MAIN))
+                results.append(
+                    c.save(store, [sources[i]], key="k-race", scope=MAIN, path_lines=LINE)
+                )
             except BaseException as exc:
                 errors.append(exc)
             finally:
@@ -97,9 +107,17 @@ class TestGhaStoreContract(StoreContract):
         assert _finalized(self._server, "k-race") == 1
         store = open_store(store_url)
         try:
-            dest = tmp_path / "dest"
-            assert c.restore(store, [dest], key="k-race", scope=MAIN).cache_hit
-            assert dest.read_bytes() in {s.read_bytes() for s in sources}
+            winner = next(r.record for r in results if r.created)
+            assert winner is not None
+            by_digest = {hashlib.sha256(s.read_bytes()).hexdigest(): s for s in sources}
+            dest = by_digest[winner.meta["fileSha256"]]
+            expected = dest.read_bytes()
+            dest.unlink()
+            # The archive names the winner's file: it restores there, verified.
+            got = c.restore(store, [dest], key="k-race", scope=MAIN, path_lines=LINE)
+            assert got.cache_hit, got.warnings
+            assert got.verified
+            assert dest.read_bytes() == expected
         finally:
             store.close()
 
@@ -107,55 +125,60 @@ class TestGhaStoreContract(StoreContract):
         self, store_url: str, tmp_path: Path
     ) -> None:
         n = 4
-        sources = [write(tmp_path / f"p{i}", os.urandom(50_000) + bytes([i])) for i in range(n)]
+        # Each process is a job with its own checkout that caches the same path line.
+        checkouts = [tmp_path / f"job{i}" for i in range(n)]
+        for i, checkout in enumerate(checkouts):
+            write(checkout / "bin" / "app", os.urandom(50_000) + bytes([i]))
         procs = [
             subprocess.Popen(
                 [
                     *(sys.executable, "-m", "buildonce", "save", "--store", store_url),
-                    *("--key", "k-proc", str(src)),
+                    *("--key", "k-proc", "bin/app"),
                 ],
+                cwd=checkout,
+                env={**os.environ, "GITHUB_WORKSPACE": str(checkout)},
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
             )
-            for src in sources
+            for checkout in checkouts
         ]
         outputs = [p.communicate(timeout=120) for p in procs]
         assert [p.returncode for p in procs] == [0] * n, outputs
         assert sum("saved k-proc" in out for out, _ in outputs) == 1
         assert _finalized(self._server, "k-proc") == 1
 
-    # -- integrity: the entry cannot be deleted, so it stays hidden in this process --------
-    @pytest.mark.parametrize(
-        "transform",
-        [
-            pytest.param(lambda d: d[:-700] + bytes([d[-700] ^ 0x80]) + d[-699:], id="bit-flip"),
-            pytest.param(lambda d: d[: len(d) - 100], id="truncated"),
-            pytest.param(lambda d: d + b"\0" * 512, id="extended"),
-        ],
-    )
-    def test_corrupt_content_is_a_miss_and_quarantined(
-        self, store: Store, tmp_path: Path, transform: object
-    ) -> None:
-        src = write(tmp_path / "app", os.urandom(64_000))
-        assert c.save(store, [src], key="k-corrupt", scope=MAIN).created
-        entry = next(e for e in self._server.entries if e.key == "k-corrupt")
-        blob = self._server.blobs[entry.blob]
-        assert blob.data is not None
-        blob.data = transform(blob.data)  # type: ignore[operator]
-        dest = write(tmp_path / "dest", b"previous contents")
-        got = c.restore(store, [dest], key="k-corrupt", scope=MAIN)
-        assert not got.restored
-        assert any("quarantined" in w for w in got.warnings)
-        assert dest.read_bytes() == b"previous contents"
-        assert sorted(p.name for p in tmp_path.iterdir()) == ["app", "dest"]
-        # Hidden for the rest of this job: the next lookup is a miss, so prepare rebuilds.
-        assert not c.restore(store, [dest], key="k-corrupt", scope=MAIN).restored
+    # -- restores into other paths than saved: not in actions/cache's format ---------------
+    # Each of these is re-stated with same-path restores in test_store.py.
+    @pytest.mark.skip(reason=_SAME_PATHS)
+    def test_exact_round_trip_keeps_bytes_and_mode(self) -> None: ...
 
-    def test_unreadable_record_is_a_clear_error(self, store: Store) -> None:
-        self._server.seed("k-bad", STORE_VERSION, encode_record_header_garbage())
-        with pytest.raises(StoreError, match="unreadable entry record"):
-            store.lookup(c.Lookup(("k-bad",), (MAIN.current,)))
+    @pytest.mark.skip(reason=_SAME_PATHS)
+    def test_directories_links_and_several_paths(self) -> None: ...
+
+    @pytest.mark.skip(reason=_SAME_PATHS)
+    def test_restore_replaces_an_existing_directory_whole(self) -> None: ...
+
+    @pytest.mark.skip(reason=_SAME_PATHS)
+    def test_primary_key_prefix_match_is_not_a_hit_and_newest_wins(self) -> None: ...
+
+    @pytest.mark.skip(reason=_SAME_PATHS)
+    def test_restore_keys_in_order_exact_then_prefix(self) -> None: ...
+
+    @pytest.mark.skip(reason="the path lines are part of the version: other paths are a miss")
+    def test_unknown_paths_count_is_a_clear_error(self) -> None: ...
+
+    @pytest.mark.skip(reason="the service keeps no records to corrupt; the manifest is tested")
+    def test_unreadable_record_is_a_clear_error(self) -> None: ...
+
+    @pytest.mark.skip(reason=_SAME_PATHS)
+    def test_corrupt_content_is_a_miss_and_quarantined(self) -> None: ...
+
+    @pytest.mark.skip(reason="buildonce's positional archives are not used by the gha store")
+    def test_crafted_archives_are_rejected(self) -> None: ...
+
+    @pytest.mark.skip(reason="buildonce's positional archives are not used by the gha store")
+    def test_link_then_write_through_it_is_rejected(self) -> None: ...
 
     # -- GitHub evicts and keeps no per-entry history; the runtime token cannot list -------
     def test_quota_evicts_least_recently_used(
@@ -192,8 +215,3 @@ class TestGhaStoreContract(StoreContract):
         self, store: Store, tmp_path: Path, clock: FakeClock
     ) -> None:
         pytest.skip(f"{_SERVICE} keeps no lifecycle history; telemetry records it instead")
-
-
-def encode_record_header_garbage() -> bytes:
-    body = b"{not json"
-    return RECORD_MAGIC + len(body).to_bytes(8, "big") + body

@@ -231,6 +231,26 @@ def test_cache_ls_show_stats_prune(
     assert "no cache entries" in capsys.readouterr().out
 
 
+def test_cache_ls_columns_stay_aligned_with_long_keys(
+    binary: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keys = ["short", "Linux-" + "x" * 200 + "-bin-1.25.4-" + "f" * 64]
+    for key in keys:
+        assert main(["save", "--key", key, str(binary)]) == 0
+    capsys.readouterr()
+    assert main(["cache", "ls"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3
+    # The key is the last column, so every other column starts at the same offset in
+    # each row, whatever the key's length.
+    for column in ("STATE", "SCOPE", "KEY"):
+        start = lines[0].index(column)
+        assert all(line[start - 1] == " " and line[start] != " " for line in lines[1:]), column
+    size_end = lines[0].index("SIZE") + len("SIZE")  # right-aligned: the ends line up
+    assert all(line[size_end - 2 : size_end] == "MB" for line in lines[1:])
+    assert sorted(line[lines[0].index("KEY") :] for line in lines[1:]) == sorted(keys)
+
+
 def test_help_texts_exist(capsys: pytest.CaptureFixture[str]) -> None:
     for argv in (
         ["save", "-h"],

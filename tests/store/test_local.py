@@ -37,7 +37,7 @@ def test_store_selection_order() -> None:
     gha = {"ACTIONS_RESULTS_URL": "http://x", "ACTIONS_RUNTIME_TOKEN": "t"}
     assert resolve_store_url("s3://b/p", {**gha, "BUILDONCE_STORE": "/d"}) == "s3://b/p"
     assert resolve_store_url(None, {**gha, "BUILDONCE_STORE": "/d"}) == "/d"
-    assert resolve_store_url(None, gha) == "gha:"
+    assert resolve_store_url(None, gha) == "gha"
     assert resolve_store_url(None, {"BUILDONCE_CACHE_DIR": "/c"}) == "/c"
 
 

@@ -90,7 +90,7 @@ def _common(parser: argparse.ArgumentParser, *, scope: bool = True) -> None:
     parser.add_argument(
         "--store",
         metavar="URL",
-        help="cache store: a directory, file://PATH or s3://BUCKET/PREFIX "
+        help="cache store: a directory, file://PATH, s3://BUCKET/PREFIX or gha (GitHub's cache) "
         "(default: $BUILDONCE_STORE, else GitHub's cache in Actions JavaScript/container actions, "
         "else $BUILDONCE_CACHE_DIR or ~/.cache/buildonce)",
     )
@@ -115,7 +115,7 @@ def _common(parser: argparse.ArgumentParser, *, scope: bool = True) -> None:
 def _open(args: argparse.Namespace) -> Any:
     from buildonce.store import open_store
 
-    return open_store(args.store)
+    return open_store(args.store, on_warning=_warn_one)
 
 
 def _scope(args: argparse.Namespace) -> Any:
@@ -129,9 +129,19 @@ def _job(args: argparse.Namespace) -> str | None:
     return job
 
 
+def _warn_one(message: str) -> None:
+    """One warning line on stderr; also an annotation on the run's page inside Actions."""
+    text = " ".join(str(message).split())
+    print(f"buildonce: warning: {text}", file=sys.stderr, flush=True)
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        # Workflow-command escaping: %, CR and LF would otherwise end or corrupt the command.
+        escaped = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+        print(f"::warning title=buildonce::{escaped}", flush=True)
+
+
 def _warn(messages: Any) -> None:
     for message in messages:
-        print(f"buildonce: warning: {' '.join(str(message).split())}", file=sys.stderr)
+        _warn_one(message)
 
 
 def _paths(values: list[str]) -> list[Path]:
@@ -158,6 +168,7 @@ def _save(args: argparse.Namespace) -> int:
             allow_untrusted=args.allow_untrusted,
             quota_bytes=args.quota,
             progress=progress_factory(),
+            path_lines=args.paths,
         )
     finally:
         store.close()
@@ -197,6 +208,7 @@ def _restore(args: argparse.Namespace) -> int:
             job=_job(args),
             lookup_only=args.lookup_only,
             progress=progress_factory(),
+            path_lines=args.paths,
         )
     finally:
         store.close()
@@ -219,7 +231,10 @@ def _restore(args: argparse.Namespace) -> int:
     else:
         how = "exact match" if outcome.cache_hit else "prefix/restore-key match, cache-hit=false"
         verb = "found" if args.lookup_only else "restored"
-        print(f"{verb} {outcome.matched_key} ({how}) from scope {outcome.record.scope}")
+        where = f" from scope {outcome.record.scope}" if outcome.record.scope else ""
+        print(f"{verb} {outcome.matched_key} ({how}){where}")
+        if not args.lookup_only and not outcome.verified:
+            print(f"not verified: {outcome.record.meta.get('verificationNote', '')}")
     if args.fail_on_miss and outcome.record is None:
         return 1
     return 0
@@ -248,6 +263,7 @@ def _prepare(args: argparse.Namespace) -> int:
             cwd=root,
             allow_untrusted=args.allow_untrusted,
             progress=progress_factory(),
+            path_line=args.binary,
         )
     finally:
         store.close()
@@ -270,6 +286,8 @@ def _prepare(args: argparse.Namespace) -> int:
             f"{outcome.binary}: {how}, state {outcome.state}, sha256 {outcome.sha256}, "
             f"{_mb(outcome.size)} (key {outcome.key})"
         )
+        if not outcome.verified:
+            print(f"sha256 not verified: {outcome.verification}")
         if outcome.smoke is not None:
             first = next((ln for ln in outcome.smoke.output.splitlines() if ln.strip()), "")
             print(f"smoke test passed: {' '.join(outcome.smoke.argv)} -> {first}")
@@ -309,13 +327,27 @@ def _ls(args: argparse.Namespace) -> int:
     if not infos:
         print(f"no cache entries in {store.url}")
         return 0
-    print(f"{'KEY':<48} {'SCOPE':<22} {'SIZE':>10} {'STATE':<9} {'CREATED':<20} LAST USED")
-    for i in infos:
-        r = i.record
-        print(
-            f"{r.key:<48} {r.scope:<22} {_mb(r.size):>10} {i.state:<9} "
-            f"{r.created_at:%Y-%m-%d %H:%M:%S}  {i.last_used:%Y-%m-%d %H:%M:%S}"
+    # Every column sizes to its content and the key (up to 512 characters) goes last, so
+    # one long key cannot push the other columns out of line.
+    rows = [
+        (
+            i.record.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            i.last_used.strftime("%Y-%m-%d %H:%M:%S"),
+            _mb(i.record.size),
+            i.state,
+            i.record.scope,
+            i.record.key,
         )
+        for i in infos
+    ]
+    header = ("CREATED", "LAST USED", "SIZE", "STATE", "SCOPE", "KEY")
+    widths = [max(len(row[c]) for row in [header, *rows]) for c in range(len(header) - 1)]
+    for row in [header, *rows]:
+        cells = [
+            row[c].rjust(widths[c]) if c == 2 else row[c].ljust(widths[c])
+            for c in range(len(widths))
+        ]
+        print("  ".join([*cells, row[-1]]))
     return 0
 
 

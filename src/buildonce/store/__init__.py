@@ -17,8 +17,9 @@ JavaScript and container actions see those), then the local directory
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,7 @@ def resolve_store_url(url: str | None = None, env: Mapping[str, str] | None = No
     if environ.get("BUILDONCE_STORE"):
         return environ["BUILDONCE_STORE"]
     if environ.get("ACTIONS_RESULTS_URL") and environ.get("ACTIONS_RUNTIME_TOKEN"):
-        return "gha:"
+        return "gha"
     return str(default_local_dir(environ))
 
 
@@ -88,22 +89,42 @@ def load_backend(scheme: str, where: str) -> type[Any]:
     return cls
 
 
-def open_store(url: str | None = None, env: Mapping[str, str] | None = None) -> Store:
-    """Open the store named by ``url`` (or the default one); raises ConfigError if unusable."""
+#: Spellings of GitHub's cache: ``gha`` is what the action's ``store:`` input says.
+GHA_URLS = frozenset({"gha", "gha:", "gha://"})
+
+
+def open_store(
+    url: str | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    on_warning: Callable[[str], None] | None = None,
+) -> Store:
+    """Open the store named by ``url`` (or the default one); raises ConfigError if unusable.
+
+    ``on_warning`` receives what a backend reports while it works (retries, an outage
+    treated as a miss); backends that report nothing ignore it.
+    """
     environ = dict(os.environ if env is None else env)
     resolved = resolve_store_url(url, environ)
-    parts = urlsplit(resolved)
-    scheme = parts.scheme.lower()
+    if resolved.strip().lower() in GHA_URLS:
+        # A bare "gha" has no scheme and would otherwise name a directory called gha.
+        resolved, scheme = "gha", "gha"
+    else:
+        scheme = urlsplit(resolved).scheme.lower()
     # "C:\\cache" parses with scheme "c": a one-letter scheme is a Windows drive, not a URL.
     if len(scheme) <= 1:
         scheme = "file"
     cls = load_backend(scheme, where=f"store {resolved}")
-    store: Store = cls.from_url(resolved, environ)
+    if on_warning is not None and "on_warning" in inspect.signature(cls.from_url).parameters:
+        store: Store = cls.from_url(resolved, environ, on_warning=on_warning)
+    else:
+        store = cls.from_url(resolved, environ)
     return store
 
 
 __all__ = [
     "BACKENDS",
+    "GHA_URLS",
     "Backend",
     "EntryRecord",
     "Event",

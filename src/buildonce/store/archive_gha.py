@@ -482,7 +482,7 @@ def unpack(
     """
     import zstandard
 
-    hashing = archive.HashingReader(source, progress)
+    hashing = archive.HashingReader(source, progress)  # type: ignore[arg-type]
     tree = archive.TreeDigest()
     try:
         reader = zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW_SIZE).stream_reader(

@@ -169,15 +169,28 @@ class RestoreOutcome:
     def restored(self) -> bool:
         return self.record is not None
 
+    @property
+    def verified(self) -> bool:
+        """Whether the content was checked against digests its writer recorded.
+
+        ``False`` only for a restored entry that carries none (actions/cache wrote it): its
+        digests were computed, but there was nothing to compare them with.
+        """
+        return self.record is not None and self.record.meta.get("verification") != "unverified"
+
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "key": self.key,
             "cacheHit": self.cache_hit,
             "matchedKey": self.matched_key,
             "restored": self.restored,
+            "verified": self.verified,
             "entry": self.record.to_json() if self.record else None,
             "warnings": list(self.warnings),
         }
+        if self.record is not None and not self.verified:
+            data["verification"] = self.record.meta.get("verificationNote", "not verified")
+        return data
 
 
 # -- save -------------------------------------------------------------------------------------
@@ -223,8 +236,13 @@ def save(
     evict: bool = True,
     clock: Clock = now_utc,
     progress: ProgressFactory = _silent,
+    path_lines: Sequence[str] | None = None,
 ) -> SaveOutcome:
-    """Archive ``paths`` under ``key`` in ``scope.current``; the first writer wins."""
+    """Archive ``paths`` under ``key`` in ``scope.current``; the first writer wins.
+
+    ``path_lines`` are the paths as the user wrote them (default: ``str`` of each path).
+    GitHub's cache hashes them into the entry's version, as actions/cache does.
+    """
     check_key(key)
     allowed_events = {"binary": ("seed", "rebuild"), "gomod": ("save",)}.get(kind)
     if allowed_events is None or event not in allowed_events:
@@ -243,12 +261,36 @@ def save(
             raise InputError("path does not exist", where=str(path), hint="build it first")
     if len(set(paths)) != len(paths):
         raise InputError("a path is listed twice", where=", ".join(str(p) for p in paths))
-    # Cheap "already exists" before archiving anything (GitHub reserves first, too).
-    existing = store.lookup(Lookup((key,), (scope.current,), exact=True))
-    if existing is not None:
-        return SaveOutcome(False, existing, key, scope.current)
+    lines = tuple(path_lines) if path_lines is not None else tuple(str(p) for p in paths)
+    if len(lines) != len(paths):
+        raise InputError("path_lines must name each path once", where=", ".join(lines))
     warnings: list[str] = []
     total = _content_size(paths)
+    save_paths = getattr(store, "save_paths", None)
+    if callable(save_paths):
+        # The store writes its own archive format (GitHub's cache: actions/cache's tar.zst,
+        # streamed straight into the upload) and reserves the key before archiving.
+        draft_meta = dict(meta or {})
+        draft_meta["event"] = event
+        draft = EntryRecord(
+            key=key,
+            scope=scope.current,
+            kind=kind,
+            paths=lines,
+            sha256="",
+            size=0,
+            content_size=total,
+            compression=store.compression,
+            created_at=clock(),
+            origin_job=job,
+            meta=draft_meta,
+        )
+        result = save_paths(draft, list(paths), progress("save", total))
+        return SaveOutcome(result.created, result.record, key, scope.current)
+    # Cheap "already exists" before archiving anything (GitHub reserves first, too).
+    existing = store.lookup(Lookup((key,), (scope.current,), exact=True, paths=lines))
+    if existing is not None:
+        return SaveOutcome(False, existing, key, scope.current)
     with _scratch(store) as scratch:
         archive_path = scratch / "entry.tar"
         with open(archive_path, "wb") as out:
@@ -310,6 +352,7 @@ def restore(
     tolerate_unavailable: bool = False,
     clock: Clock = now_utc,
     progress: ProgressFactory = _silent,
+    path_lines: Sequence[str] | None = None,
 ) -> RestoreOutcome:
     """Restore the best match into ``dests``; a corrupt or unreachable entry is a miss.
 
@@ -328,7 +371,8 @@ def restore(
         raise InputError("nothing to restore into", hint="name at least one PATH")
     if len({os.path.abspath(d) for d in dests}) != len(dests):
         raise InputError("a destination is listed twice", where=", ".join(map(str, dests)))
-    request = Lookup((key, *restore_keys), scope.readable, exact=exact, kind=kind)
+    lines = tuple(path_lines) if path_lines is not None else tuple(str(d) for d in dests)
+    request = Lookup((key, *restore_keys), scope.readable, exact=exact, kind=kind, paths=lines)
     warnings: list[str] = []
     try:
         record = store.lookup(request)
@@ -350,7 +394,7 @@ def restore(
     if lookup_only:
         return RestoreOutcome(key, record, hit)
     try:
-        _fetch_verified(store, record, dests, progress)
+        record = _fetch_verified(store, record, dests, progress)
     except IntegrityError as exc:
         reason = str(exc)
         with contextlib.suppress(StoreError):
@@ -370,7 +414,7 @@ def restore(
 
 def _fetch_verified(
     store: Store, record: EntryRecord, dests: Sequence[Path], progress: ProgressFactory
-) -> None:
+) -> EntryRecord:
     try:
         scratch = archive.scratch_dir_for(dests[0])
     except OSError as exc:
@@ -378,8 +422,16 @@ def _fetch_verified(
             f"cannot write next to the destination ({exc.strerror})", where=str(dests[0])
         ) from exc
     try:
-        tick = progress("restore", record.size)
+        tick = progress("restore", record.size or None)
         opener = getattr(store, "open_blob", None)
+        unpack_into = getattr(store, "unpack_into", None)
+        if callable(unpack_into):
+            # The store reads its own format and verifies it against the digests it carries;
+            # only the rename below is ours.
+            completed: EntryRecord = unpack_into(record, scratch, dests, tick)
+            for index, dest in enumerate(dests):
+                archive.place(scratch / str(index), dest)
+            return completed
         if callable(opener):
             with opener(record.blob) as source:
                 got = archive.unpack(
@@ -404,6 +456,7 @@ def _fetch_verified(
             )
         for index, dest in enumerate(dests):
             archive.place(scratch / str(index), dest)
+        return record
     except OSError as exc:
         raise InputError(
             f"cannot restore into the destination ({exc.strerror or exc})",

@@ -743,11 +743,8 @@ class GhaStore:
     def quarantine(self, record: EntryRecord, reason: str) -> None:
         # The service has no quarantine and the runtime token cannot delete: hide it from
         # this process so a rebuild re-saves (under a new key) instead of looping on it.
+        # (restore already warns with the reason; `gh cache delete KEY` removes it for good.)
         self._hidden.add(record.key)
-        self._warn(
-            f"cache entry {record.key!r} failed verification ({reason}); "
-            f"delete it with `gh cache delete '{record.key}'`"
-        )
 
     def add_event(self, record: EntryRecord, event: Event) -> None:
         return None

@@ -47,6 +47,9 @@ class PrepareOutcome:
     saved: bool
     smoke: CommandRun | None
     warnings: tuple[str, ...] = ()
+    #: False when the restored entry carried no digests to check (actions/cache wrote it).
+    verified: bool = True
+    verification: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -62,6 +65,8 @@ class PrepareOutcome:
             if self.smoke is None
             else {"argv": list(self.smoke.argv), "output": self.smoke.output.strip()},
             "warnings": list(self.warnings),
+            "verified": self.verified,
+            "verification": self.verification,
         }
 
     def summary_markdown(self) -> str:
@@ -73,6 +78,11 @@ class PrepareOutcome:
             "| key | cache | state | sha256 | size |\n"
             "|---|---|---|---|---|\n"
             f"| `{self.key}` | {hit} | {self.state} | `{self.sha256}` | {self.size:,} bytes |\n"
+            + (
+                ""
+                if self.verified
+                else f"\n> [!NOTE]\n> sha256 not verified: {self.verification}\n"
+            )
         )
 
 
@@ -156,10 +166,17 @@ def prepare(
     allow_untrusted: bool = False,
     clock: Clock = now_utc,
     progress: ProgressFactory = _silent,
+    path_line: str | None = None,
 ) -> PrepareOutcome:
+    """Restore or build ``binary``, then smoke-test it (see the module docstring).
+
+    ``path_line`` is the binary's path as the user wrote it (default ``str(binary)``): the
+    GitHub cache hashes it into the entry's version, as actions/cache does with ``path``.
+    """
     check_needs_result(needs_result)
     workdir = cwd or Path.cwd()
     environ = dict(os.environ if env is None else env)
+    lines = [path_line if path_line is not None else str(binary)]
     binary = binary if binary.is_absolute() else workdir / binary
     if binary.exists() and binary.is_dir():
         raise InputError("the binary path is a directory", where=str(binary))
@@ -172,12 +189,19 @@ def prepare(
         exact=True,
         kind="binary",
         job=job,
+        # An unreachable store (bad credentials, DNS, an outage) costs a build, not the job.
+        tolerate_unavailable=True,
         clock=clock,
         progress=progress,
+        path_lines=lines,
     )
     warnings.extend(outcome.warnings)
     built = saved = False
+    verified, verification = True, "built here" if not outcome.restored else "verified"
     if outcome.restored:
+        verified = outcome.verified
+        if outcome.record is not None and not verified:
+            verification = outcome.record.meta.get("verificationNote", "not verified")
         state = "Restored"
         digest = outcome.record.meta.get("fileSha256", "") if outcome.record else ""
     else:
@@ -213,6 +237,7 @@ def prepare(
                     allow_untrusted=allow_untrusted,
                     clock=clock,
                     progress=progress,
+                    path_lines=lines,
                 )
             except StoreError as exc:
                 # The binary is built: a cache that cannot take it must not fail the job.
@@ -243,4 +268,6 @@ def prepare(
         saved=saved,
         smoke=smoke_run,
         warnings=tuple(warnings),
+        verified=verified,
+        verification=verification,
     )
