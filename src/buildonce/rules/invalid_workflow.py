@@ -17,6 +17,7 @@ from buildonce.workflow import expressions as ex
 from buildonce.workflow.model import Location
 
 _PLAIN_PATH = re.compile(r"[A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*|\.\*)*\Z")
+_PLAIN_EXPRESSION = re.compile(r"\$\{\{\s*[A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*|\.\*)*\s*\}\}")
 
 ID = "invalid-workflow"
 SUMMARY = "the file is a well-formed workflow or action and its expressions parse"
@@ -43,9 +44,14 @@ def check(ctx: RuleContext) -> Findings:
                     Location(wf.path, node.line, node.col),
                     f"if: {exc.message} at column {exc.column} of {exc.expression!r}",
                 )
-    for node in wf.root.scalars():
+    if "${{" not in wf.text:
+        return
+    nodes = wf.expression_nodes if wf.expression_nodes is not None else wf.root.scalars()
+    for node in nodes:
         if id(node) in conditions or "${{" not in node.value:  # type: ignore[operator]
             continue
+        if "${{" not in _PLAIN_EXPRESSION.sub("", node.value):  # type: ignore[arg-type]
+            continue  # only `${{ a.b.c }}` references: they always parse
         try:
             for part in ex.split_template(node.text):
                 # Most expressions are plain context paths; those always parse.

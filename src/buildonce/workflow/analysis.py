@@ -175,7 +175,11 @@ def analyse(workflow: Workflow, settings: Settings | None = None) -> Analysis:
                 ):
                     if _step_may_run(step):
                         jf.smoke.append(step)
-                elif calls_binary is not None and calls_binary.search(step.run):
+                elif (
+                    calls_binary is not None
+                    and any(n in step.run for n in binary_names)
+                    and calls_binary.search(step.run)
+                ):
                     jf.uses_binary.append(step)
             if step.action.startswith("actions/download-artifact") or step.action.startswith(
                 "actions/upload-artifact"

@@ -151,11 +151,14 @@ class Loader:
         self, text: str, path: str = "<text>", *, _origin: Path | None = None, _depth: int = 0
     ) -> Workflow | SyntaxProblem:
         """Build a workflow from ``text``; local references resolve relative to ``path``."""
+        expressions: list[Node] = []
         try:
-            root = parse_yaml(text)
+            root = parse_yaml(text, expressions)
         except YamlSyntaxError as exc:
             return SyntaxProblem(path, text, exc.message, exc.line, exc.col)
-        return _Builder(self, path, text, root, _origin or Path(path), _depth).build()
+        workflow = _Builder(self, path, text, root, _origin or Path(path), _depth).build()
+        workflow.expression_nodes = expressions
+        return workflow
 
 
 class _Builder:
@@ -309,20 +312,21 @@ class _Builder:
             if not item.is_mapping:
                 self.problem("each step must be a mapping", item)
                 continue
-            run_node = item.get("run")
+            fields = item.fields()
+            run_node = fields.get("run")
             step = Step(
                 index=index,
                 node=item,
                 location=Location(path, item.line, item.col),
-                id=item.get_text("id"),
-                name=item.get_text("name"),
-                uses=item.get_text("uses"),
+                id=_text(fields.get("id")),
+                name=_text(fields.get("name")),
+                uses=_text(fields.get("uses")),
                 run=run_node.text if run_node is not None else None,
                 run_node=run_node,
-                with_=_mapping(item.get("with")),
-                env=_mapping(item.get("env")),
-                if_node=item.get("if"),
-                continue_on_error=item.get_text("continue-on-error") == "true",
+                with_=_mapping(fields.get("with")),
+                env=_mapping(fields.get("env")),
+                if_node=fields.get("if"),
+                continue_on_error=_text(fields.get("continue-on-error")) == "true",
                 caller=caller,
                 inputs=inputs,
                 action_path=path if caller is not None else None,
@@ -386,6 +390,10 @@ class _Builder:
         inputs.update(step.with_)
         step.expanded = True
         return self.steps(runs.get("steps"), step, inputs, str(target))
+
+
+def _text(node: Node | None) -> str | None:
+    return node.value if node is not None and node.kind == "scalar" else None  # type: ignore[return-value]
 
 
 def _mapping(node: Node | None) -> dict[str, Node]:

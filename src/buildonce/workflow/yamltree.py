@@ -91,6 +91,13 @@ class Node:
                     found = v
         return found
 
+    def fields(self) -> dict[str, Node]:
+        """A mapping's values by key text (the last one wins, as in :meth:`get`): one pass
+        for callers that read many keys of the same mapping."""
+        if self.kind != MAPPING:
+            return {}
+        return {k.value: v for k, v in self.value if k.kind == SCALAR}  # type: ignore[attr-defined]
+
     def key_node(self, key: str) -> Node | None:
         if self.kind == MAPPING:
             for k, _ in self.value:  # type: ignore[attr-defined]
@@ -160,10 +167,12 @@ class YamlSyntaxError(Exception):
     col: int
 
 
-def parse_yaml(text: str) -> Node | None:
+def parse_yaml(text: str, expressions: list[Node] | None = None) -> Node | None:
     """Parse the first document of ``text`` into :class:`Node` objects.
 
     Returns ``None`` for an empty document; raises :class:`YamlSyntaxError` on bad YAML.
+    With ``expressions``, every scalar *value* (not key) that contains ``${{`` is appended
+    to it, once, in document order: the expression check then needs no second walk.
     """
     parser = _Parser(text)
     # The tree is acyclic and short-lived; the cyclic collector only costs time while
@@ -171,7 +180,7 @@ def parse_yaml(text: str) -> Node | None:
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _compose(parser)
+        return _compose(parser, expressions)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
@@ -192,7 +201,7 @@ def parse_yaml(text: str) -> Node | None:
             dispose()
 
 
-def _compose(parser: object) -> Node | None:
+def _compose(parser: object, expressions: list[Node] | None) -> Node | None:
     get = parser.get_event  # type: ignore[attr-defined]
     stack: list[Node] = []
     anchors: dict[str, Node] = {}
@@ -203,9 +212,16 @@ def _compose(parser: object) -> Node | None:
         cls = type(event)
         if cls is ScalarEvent:
             mark = event.start_mark
-            node = Node(SCALAR, event.value, mark.line + 1, mark.column + 1, event.style)
+            value = event.value
+            node = Node(SCALAR, value, mark.line + 1, mark.column + 1, event.style)
             if event.anchor:
                 anchors[event.anchor] = node
+            if (
+                expressions is not None
+                and "${{" in value
+                and not (stack and stack[-1].kind == MAPPING and not len(stack[-1].value) % 2)
+            ):
+                expressions.append(node)
         elif cls is MappingStartEvent or cls is SequenceStartEvent:
             mark = event.start_mark
             kind = MAPPING if cls is MappingStartEvent else SEQUENCE
