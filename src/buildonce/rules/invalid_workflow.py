@@ -11,10 +11,14 @@ does not parse (unknown function, wrong number of arguments, unclosed ``${{``).
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from buildonce.rules.base import Findings, RuleContext, Severity
 from buildonce.workflow import expressions as ex
 from buildonce.workflow.model import Location
+
+if TYPE_CHECKING:
+    from buildonce.workflow.yamltree import Node
 
 _PLAIN_PATH = re.compile(r"[A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*|\.\*)*\Z")
 _PLAIN_EXPRESSION = re.compile(r"\$\{\{\s*[A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*|\.\*)*\s*\}\}")
@@ -46,19 +50,22 @@ def check(ctx: RuleContext) -> Findings:
                 )
     if "${{" not in wf.text:
         return
-    nodes = wf.expression_nodes if wf.expression_nodes is not None else wf.root.scalars()
-    for node in nodes:
-        if id(node) in conditions or "${{" not in node.value:  # type: ignore[operator]
+    scalars: list[Node] = (
+        wf.expression_nodes if wf.expression_nodes is not None else wf.root.scalars()
+    )
+    for scalar in scalars:
+        text = scalar.text
+        if id(scalar) in conditions or "${{" not in text:
             continue
-        if "${{" not in _PLAIN_EXPRESSION.sub("", node.value):  # type: ignore[arg-type]
+        if "${{" not in _PLAIN_EXPRESSION.sub("", text):
             continue  # only `${{ a.b.c }}` references: they always parse
         try:
-            for part in ex.split_template(node.text):
+            for part in ex.split_template(text):
                 # Most expressions are plain context paths; those always parse.
                 if part.expression is not None and not _PLAIN_PATH.match(part.expression):
                     ex.parse(part.expression)
         except ex.ExpressionError as exc:
             yield ctx.finding(
-                Location(wf.path, node.content_line(0), node.col),
+                Location(wf.path, scalar.content_line(0), scalar.col),
                 f"expression: {exc.message} at column {exc.column} of {exc.expression!r}",
             )

@@ -219,7 +219,7 @@ def _compose(parser: object, expressions: list[Node] | None) -> Node | None:
             if (
                 expressions is not None
                 and "${{" in value
-                and not (stack and stack[-1].kind == MAPPING and not len(stack[-1].value) % 2)
+                and not (stack and stack[-1].kind == MAPPING and not len(stack[-1].value) % 2)  # type: ignore[arg-type]
             ):
                 expressions.append(node)
         elif cls is MappingStartEvent or cls is SequenceStartEvent:
