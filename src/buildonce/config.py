@@ -17,7 +17,6 @@ Every problem raises :class:`~buildonce.errors.ConfigError` naming the file and 
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,8 +61,12 @@ def find_config(start: Path) -> Path | None:
             return candidate
         candidate = folder / "pyproject.toml"
         if candidate.is_file():
+            import tomllib  # only when there is a file to read (keeps lint start-up short)
+
             try:
-                data = tomllib.loads(candidate.read_text(encoding="utf-8"))
+                text = candidate.read_text(encoding="utf-8")
+                # Without the word there is no [tool.buildonce] table: skip the parse.
+                data = tomllib.loads(text) if "buildonce" in text else {}
             except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
                 return candidate  # let load_config report it
             if isinstance(data.get("tool"), dict) and "buildonce" in data["tool"]:
@@ -91,6 +94,8 @@ def load_config(path: str | Path | None = None, *, start: Path | None = None) ->
         raise ConfigError("config file not found", where=where) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file: {exc}", where=where) from None
+    import tomllib
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

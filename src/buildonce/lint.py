@@ -7,11 +7,9 @@ severity and the exit status live here, so every rule behaves the same way.
 from __future__ import annotations
 
 import gc
-import hashlib
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -191,7 +189,7 @@ class Linter:
                 from buildonce.errors import InputError
 
                 raise InputError(f"cannot read: {exc.strerror}", where=str(file)) from exc
-            digest = hashlib.sha256(data).hexdigest() if self.cache is not None else ""
+            digest = _sha256(data) if self.cache is not None else ""
             hit = self.cache.get(file, digest) if self.cache is not None else None
             if hit is not None:
                 result.findings.extend(hit[0])
@@ -282,6 +280,13 @@ class Linter:
             ctx = RuleContext(workflow, analysis, rule.id, level)
             findings.extend(rule.check(ctx))
         return findings
+
+
+def _sha256(data: bytes) -> str:
+    # Imported on use: a --no-cache run never hashes (OpenSSL's start-up costs ~4 ms).
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
 
 
 _FileResult = tuple[list[Finding], int, set[Path]]
@@ -394,7 +399,7 @@ def _code_stamp() -> str:
     for module in (package / "lint.py", package / "config.py"):
         stat = module.stat()
         parts.append(f"{module.name}:{stat.st_size}:{stat.st_mtime_ns}")
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+    return _sha256("\n".join(parts).encode())
 
 
 def _finding_to_json(f: Finding) -> list[Any]:
@@ -424,7 +429,7 @@ class _FindingsCache:
 
     def __init__(self, directory: Path, config: Config) -> None:
         self.path = directory / "lint-v1.json"
-        self.fingerprint = hashlib.sha256(f"{_code_stamp()}|{config!r}".encode()).hexdigest()
+        self.fingerprint = _sha256(f"{_code_stamp()}|{config!r}".encode())
         self.entries: dict[str, Any] = {}
         self.dirty = False
         self._hashes: dict[str, str | None] = {}
@@ -440,7 +445,7 @@ class _FindingsCache:
     def _hash(self, path: str) -> str | None:
         if path not in self._hashes:
             try:
-                self._hashes[path] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+                self._hashes[path] = _sha256(Path(path).read_bytes())
             except OSError:
                 self._hashes[path] = None
         return self._hashes[path]
@@ -475,6 +480,8 @@ class _FindingsCache:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # Write a temp file next to the cache and rename it: a concurrent reader sees the
             # old or the new cache, never half of one.
+            import tempfile
+
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".lint-", suffix=".tmp")
             try:
                 with os.fdopen(fd, "w", encoding="utf-8") as fh:
