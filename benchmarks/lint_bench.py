@@ -95,6 +95,68 @@ def run_process(cmd: list[str], env: dict[str, str] | None = None) -> Callable[[
     return call
 
 
+_IMPORTS = (
+    "import buildonce.cli.lint, buildonce.lint, buildonce.workflow.loader, "
+    "buildonce.workflow.analysis, buildonce.rules, buildonce.report.json"
+)
+
+
+def where_the_time_goes(
+    files: list[Path], runs: int, env: dict[str, str], repos: list[Path]
+) -> dict[str, float]:
+    """One cold ``--jobs 1`` run split into its parts: interpreter start, imports (fresh
+    processes), then in process and warm: libyaml events alone, our node tree, views and
+    local actions (loader), analysis and rules (everything a file costs after loading)."""
+    import gc
+
+    import yaml
+
+    from buildonce.lint import Linter
+    from buildonce.workflow.loader import Loader
+    from buildonce.workflow.yamltree import parse_yaml
+
+    texts = [f.read_text(encoding="utf-8") for f in files]
+
+    def events_only() -> None:
+        for text in texts:
+            parser = yaml.CSafeLoader(text)
+            while parser.get_event() is not None:
+                pass
+            parser.dispose()
+
+    def load_all() -> list[object]:
+        loader = Loader()
+        return [loader.load(f) for f in files]
+
+    loaded = load_all()
+    linter = Linter()
+    gc.disable()
+    try:
+        parts = {
+            "interpreter start (python -c pass)": median_ms(
+                run_process([sys.executable, "-c", "pass"], env), runs
+            ),
+            "start + imports of the lint path": median_ms(
+                run_process([sys.executable, "-c", _IMPORTS], env), runs
+            ),
+            "libyaml events only (C parser, Python event objects)": median_ms(events_only, runs),
+            "events -> positioned node tree (parse_yaml)": median_ms(
+                lambda: [parse_yaml(t) for t in texts], runs
+            ),
+            "tree -> workflow views, local actions (Loader.load)": median_ms(load_all, runs),
+            "analysis + 12 rules + ignores (lint_loaded)": median_ms(
+                lambda: [linter.lint_loaded(w) for w in loaded],
+                runs,  # type: ignore[arg-type]
+            ),
+            "whole lint in process (Linter.lint_paths, warm imports)": median_ms(
+                lambda: Linter().lint_paths(repos), runs
+            ),
+        }
+    finally:
+        gc.enable()
+    return parts
+
+
 def parser_candidates(files: list[Path], runs: int) -> dict[str, float]:
     import yaml
 
@@ -193,6 +255,9 @@ def main() -> int:
             )
         else:
             print("zizmor not found: pip install zizmor (into a throwaway venv) and pass --zizmor")
+        print("where the time goes (medians; the lines below the imports are in process):")
+        for name, ms in where_the_time_goes(files, args.runs, env, repos).items():
+            print(f"  {ms:8.1f} ms  {name}")
         print("YAML parser candidates, in process, whole corpus (median):")
         for name, ms in parser_candidates(files, args.runs).items():
             print(f"  {ms:8.1f} ms  {name}")

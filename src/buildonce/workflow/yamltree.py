@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import yaml
 from yaml.events import (
     AliasEvent,
+    DocumentStartEvent,
     MappingEndEvent,
     MappingStartEvent,
     ScalarEvent,
@@ -204,6 +205,10 @@ def parse_yaml(text: str, expressions: list[Node] | None = None) -> Node | None:
 def _compose(parser: object, expressions: list[Node] | None) -> Node | None:
     get = parser.get_event  # type: ignore[attr-defined]
     stack: list[Node] = []
+    # The open collection's item list (flat key, value, key, … for a mapping) and whether
+    # it is a mapping: kept in locals, this loop runs once per YAML event.
+    top: list[Node] | None = None
+    in_mapping = False
     anchors: dict[str, Node] = {}
     root: Node | None = None
     documents = 0
@@ -216,26 +221,43 @@ def _compose(parser: object, expressions: list[Node] | None) -> Node | None:
             node = Node(SCALAR, value, mark.line + 1, mark.column + 1, event.style)
             if event.anchor:
                 anchors[event.anchor] = node
-            if (
-                expressions is not None
-                and "${{" in value
-                and not (stack and stack[-1].kind == MAPPING and not len(stack[-1].value) % 2)  # type: ignore[arg-type]
-            ):
-                expressions.append(node)
+            if top is None:
+                root = node
+            else:
+                # a value (not a key): odd position in a mapping, any in a sequence
+                if (
+                    expressions is not None
+                    and "${{" in value
+                    and not (in_mapping and not len(top) % 2)
+                ):
+                    expressions.append(node)
+                top.append(node)
         elif cls is MappingStartEvent or cls is SequenceStartEvent:
             mark = event.start_mark
-            kind = MAPPING if cls is MappingStartEvent else SEQUENCE
-            node = Node(kind, [], mark.line + 1, mark.column + 1, None)
+            in_mapping = cls is MappingStartEvent
+            items: list[Node] = []
+            node = Node(
+                MAPPING if in_mapping else SEQUENCE, items, mark.line + 1, mark.column + 1, None
+            )
             if event.anchor:
                 anchors[event.anchor] = node
+            if top is None:
+                root = node
+            else:
+                top.append(node)
             stack.append(node)
-            event = get()
-            continue
+            top = items
         elif cls is MappingEndEvent or cls is SequenceEndEvent:
             node = stack.pop()
-            if node.kind == MAPPING:
+            if in_mapping:
                 flat: list[Node] = node.value  # type: ignore[assignment]
                 node.value = list(zip(flat[0::2], flat[1::2], strict=True))
+            if stack:
+                parent = stack[-1]
+                top = parent.value  # type: ignore[assignment]
+                in_mapping = parent.kind == MAPPING
+            else:
+                top = None
         elif cls is AliasEvent:
             found = anchors.get(event.anchor)
             if found is None:
@@ -243,22 +265,18 @@ def _compose(parser: object, expressions: list[Node] | None) -> Node | None:
                 raise YamlSyntaxError(
                     f"found undefined alias {event.anchor!r}", mark.line + 1, mark.column + 1
                 )
-            node = found
-        else:
-            if type(event).__name__ == "DocumentStartEvent":
-                documents += 1
-                if documents > 1:
-                    mark = event.start_mark
-                    raise YamlSyntaxError(
-                        "a workflow file holds one YAML document; found a second '---'",
-                        mark.line + 1,
-                        mark.column + 1,
-                    )
-            event = get()
-            continue
-        if stack:
-            stack[-1].value.append(node)  # type: ignore[attr-defined]
-        else:
-            root = node
+            if top is None:
+                root = found
+            else:
+                top.append(found)
+        elif cls is DocumentStartEvent:
+            documents += 1
+            if documents > 1:
+                mark = event.start_mark
+                raise YamlSyntaxError(
+                    "a workflow file holds one YAML document; found a second '---'",
+                    mark.line + 1,
+                    mark.column + 1,
+                )
         event = get()
     return root
