@@ -20,6 +20,7 @@ import pytest
 
 from buildonce.errors import StoreError
 from buildonce.store import Store, open_store
+from buildonce.store import archive as archive_module
 from buildonce.store import cache as c
 from buildonce.store.base import EntryRecord, ObjectStore
 
@@ -72,6 +73,17 @@ def publish_raw(store: Store, tmp: Path, key: str, tar_bytes: bytes) -> EntryRec
         data = zstandard.ZstdCompressor().compress(tar_bytes)
     archive = tmp / f"raw-{abs(hash(key))}.tar"
     archive.write_bytes(data)
+    meta = {}
+    if store.compression == "none":
+        # Local stores restore uncompressed archives by verified chunks: give the crafted
+        # archive correct chunk digests too, so the parallel path has to refuse it itself.
+        chunk = archive_module.VERIFY_CHUNK
+        meta = {
+            "chunkSize": str(chunk),
+            "chunkSha256": "".join(
+                hashlib.sha256(data[i : i + chunk]).hexdigest() for i in range(0, len(data), chunk)
+            ),
+        }
     record = EntryRecord(
         key=key,
         scope=MAIN.current,
@@ -82,6 +94,7 @@ def publish_raw(store: Store, tmp: Path, key: str, tar_bytes: bytes) -> EntryRec
         content_size=len(tar_bytes),
         compression=store.compression,
         created_at=FakeClock()(),
+        meta=meta,
     )
     result = store.publish(record, archive, lambda _n: None)
     assert result.created
