@@ -34,11 +34,11 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from buildonce.store.base import Lookup  # noqa: E402
 from buildonce.store.cache import Scope, restore, save  # noqa: E402
 from buildonce.store.gha import (  # noqa: E402
     DEFAULT_BLOCK_SIZE,
@@ -150,25 +150,37 @@ def measure(payload: Path, work: Path, runs: int, link_mbit: float) -> dict[str,
             srv.blobs.clear()
             srv.entries.clear()
 
-            store = GhaStore(GhaConfig(env["ACTIONS_RESULTS_URL"], srv.token))
-            scope = Scope("refs/heads/main", ("refs/heads/main",))
+            store = GhaStore(GhaConfig(env["ACTIONS_RESULTS_URL"], srv.token), workspace=ws)
             try:
-                times["prep_save"].append(
-                    timed(lambda: save(store, [payload], key="k", scope=scope))  # noqa: B023
-                )
-                dest = work / "restored" / "app"
-                times["prep_restore"].append(
-                    timed(lambda: restore(store, [dest], key="k", scope=scope, exact=True))  # noqa: B023
-                )
-                assert store.lookup(Lookup(("k",), ("refs/heads/main",))) is not None
-                assert dest.read_bytes() == original
-                shutil.rmtree(dest.parent)
+                got = prepare_path(store, payload, times)
+                assert got.cache_hit, got.warnings
+                assert got.verified
+                assert payload.read_bytes() == original
             finally:
                 store.close()
         print(f"  link {link_mbit or 'unlimited'}: run {run + 1}/{runs} done", file=sys.stderr)
     medians = {k: statistics.median(v) for k, v in times.items()}
     medians["archive_bytes"] = archive
     return medians
+
+
+def prepare_path(store: GhaStore, payload: Path, times: dict[str, list[float]]) -> Any:
+    """What ``prepare`` does through the gha store: save, then restore to the same path."""
+    scope = Scope("refs/heads/main", ("refs/heads/main",))
+    lines = ["bin/app"]
+    times["prep_save"].append(
+        timed(lambda: save(store, [payload], key="k", scope=scope, path_lines=lines))
+    )
+    payload.unlink()
+    got: list[Any] = []
+    times["prep_restore"].append(
+        timed(
+            lambda: got.append(
+                restore(store, [payload], key="k", scope=scope, exact=True, path_lines=lines)
+            )
+        )
+    )
+    return got[0]
 
 
 def report(title: str, med: dict[str, float], size: int) -> None:
