@@ -312,66 +312,119 @@ def _can_fork() -> bool:
     return sys.platform == "linux" and threading.active_count() == 1
 
 
-def _chunks(todo: list[tuple[Path, bytes, str]], workers: int) -> list[list[int]]:
-    """Indices of ``todo`` split into ``workers`` groups of about equal bytes, keeping the
-    files of one checkout together so its local actions are parsed once."""
+def _chunks(todo: list[tuple[Path, bytes, str]], workers: int) -> list[list[list[int]]]:
+    """``todo`` split into at most ``workers`` shares of about equal bytes, each a list of
+    groups of indices: the files of one checkout stay together so its local actions are
+    parsed once, and a group is the unit a worker reports (or the parent takes over)."""
     groups: dict[Path, list[int]] = {}
     for i, (file, _, _) in enumerate(todo):
         root = next((p.parent for p in file.parents if p.name == ".github"), file.parent)
         groups.setdefault(root, []).append(i)
-    bins: list[list[int]] = [[] for _ in range(workers)]
+    shares: list[list[list[int]]] = [[] for _ in range(workers)]
     sizes = [0] * workers
     by_size = sorted(groups.values(), key=lambda g: -sum(len(todo[i][1]) for i in g))
     for group in by_size:
         target = sizes.index(min(sizes))
-        bins[target].extend(group)
+        shares[target].append(group)
         sizes[target] += sum(len(todo[i][1]) for i in group)
-    return [b for b in bins if b]
+    return [share for share in shares if share]
+
+
+@dataclass(slots=True)
+class _Child:
+    """A forked worker: it sends one length-prefixed pickle per finished group."""
+
+    pid: int
+    fd: int
+    groups: list[list[int]]
+    pending: set[int]
+    buffer: bytearray = field(default_factory=bytearray)
+    open: bool = True
+
+    def drain(self, results: dict[int, _FileResult]) -> None:
+        """Take every result the worker has sent so far, without waiting."""
+        import pickle
+
+        while self.open:
+            try:
+                chunk = os.read(self.fd, 1 << 16)
+            except BlockingIOError:
+                break
+            if not chunk:
+                self.open = False
+            self.buffer += chunk
+        while len(self.buffer) >= 8:
+            size = int.from_bytes(self.buffer[:8], "little")
+            if len(self.buffer) < 8 + size:
+                break
+            number, items = pickle.loads(self.buffer[8 : 8 + size])
+            del self.buffer[: 8 + size]
+            if number in self.pending:
+                self.pending.discard(number)
+                for i, item in zip(self.groups[number], items, strict=True):
+                    results[i] = item
+
+    def stop(self) -> None:
+        import signal
+
+        # Not reaped yet, so the pid is still ours even when the worker has exited; it may
+        # still be linting a group the parent took over.
+        os.kill(self.pid, signal.SIGKILL)
+        os.waitpid(self.pid, 0)
+        os.close(self.fd)
 
 
 def _lint_forked(
     linter: Linter, todo: list[tuple[Path, bytes, str]], workers: int
 ) -> list[_FileResult]:
-    """Lint the first chunk here and the others in forked children that send their
-    results back through a pipe.  A child that fails for any reason (a file that cannot be
-    read, a bug) makes the parent lint that chunk itself, so errors surface as they would
-    without workers."""
+    """Lint one share here and the others in forked workers that report each finished
+    checkout through a pipe.  When its own share is done the parent takes over the
+    workers' unfinished groups from the end, so a worker starved of CPU (a busy machine)
+    or one that failed (a bug, a file that vanished) costs no more than linting here; the
+    parent's own run raises the errors a serial run would."""
     import pickle
 
-    chunks = _chunks(todo, workers)
-    children: list[tuple[int, int, list[int]]] = []
-    for chunk in chunks[1:]:
-        read_end, write_end = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child; its results are asserted in the parent
-            os.close(read_end)
-            status = 0
-            try:
-                payload = pickle.dumps(
-                    [linter._lint_one(todo[i][0], todo[i][1]) for i in chunk],
-                    protocol=pickle.HIGHEST_PROTOCOL,
-                )
-                with os.fdopen(write_end, "wb") as out:
-                    out.write(payload)
-            except BaseException:
-                status = 1
-            finally:
-                os._exit(status)
-        os.close(write_end)
-        children.append((pid, read_end, chunk))
+    shares = _chunks(todo, workers)
     results: dict[int, _FileResult] = {}
-    for i in chunks[0]:
-        results[i] = linter._lint_one(todo[i][0], todo[i][1])
-    for pid, read_end, chunk in children:
-        with os.fdopen(read_end, "rb") as pipe:
-            payload = pipe.read()
-        _, status = os.waitpid(pid, 0)
-        if status == 0 and payload:
-            for i, item in zip(chunk, pickle.loads(payload), strict=True):
-                results[i] = item
-        else:
-            for i in chunk:
-                results[i] = linter._lint_one(todo[i][0], todo[i][1])
+
+    def lint_group(group: list[int]) -> None:
+        for i in group:
+            results[i] = linter._lint_one(todo[i][0], todo[i][1])
+
+    children: list[_Child] = []
+    try:
+        for groups in shares[1:]:
+            read_end, write_end = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - the child; its results are asserted in the parent
+                os.close(read_end)
+                status = 0
+                try:
+                    with os.fdopen(write_end, "wb") as out:
+                        for number, group in enumerate(groups):
+                            items = [linter._lint_one(todo[i][0], todo[i][1]) for i in group]
+                            frame = pickle.dumps((number, items), protocol=pickle.HIGHEST_PROTOCOL)
+                            out.write(len(frame).to_bytes(8, "little") + frame)
+                            out.flush()
+                except BaseException:
+                    status = 1
+                finally:
+                    os._exit(status)
+            os.close(write_end)
+            os.set_blocking(read_end, False)
+            children.append(_Child(pid, read_end, groups, set(range(len(groups)))))
+        for group in shares[0]:
+            lint_group(group)
+        for child in children:
+            child.drain(results)
+            while child.pending:
+                number = max(child.pending)
+                child.pending.discard(number)
+                lint_group(child.groups[number])
+                child.drain(results)
+    finally:
+        for child in children:
+            child.stop()
     return [results[i] for i in range(len(todo))]
 
 

@@ -84,12 +84,14 @@ def test_chunks_keep_a_checkout_together_and_balance_bytes(tmp_path: Path) -> No
     repos = _corpus(tmp_path, checkouts=4, per_checkout=8)
     files = sorted(p for r in repos for p in r.rglob("*.yml"))
     todo = [(f, f.read_bytes(), "") for f in files]
-    chunks = _chunks(todo, 2)
-    assert sorted(i for c in chunks for i in c) == list(range(len(todo)))
-    owner = {i: n for n, c in enumerate(chunks) for i in c}
+    shares = _chunks(todo, 2)
+    assert sorted(i for share in shares for g in share for i in g) == list(range(len(todo)))
+    # one group per checkout, and a checkout's files are in one group
+    groups = [set(g) for share in shares for g in share]
     for repo in repos:
-        assert len({owner[i] for i, t in enumerate(todo) if repo in t[0].parents}) == 1
-    sizes = [sum(len(todo[i][1]) for i in c) for c in chunks]
+        mine = {i for i, t in enumerate(todo) if repo in t[0].parents}
+        assert mine in groups
+    sizes = [sum(len(todo[i][1]) for g in share for i in g) for share in shares]
     assert len(sizes) == 2
     assert max(sizes) <= 1.5 * min(sizes)
 
@@ -116,3 +118,29 @@ def test_cli_jobs_gives_the_same_report(tmp_path: Path, capsys: pytest.CaptureFi
     serial = capsys.readouterr().out
     assert main(["lint", "--no-cache", "--format", "json", "--jobs", "2", *repos]) == 1
     assert capsys.readouterr().out == serial
+
+
+@pytest.mark.skipif(not _can_fork(), reason="forked workers run on Linux, single-threaded")
+@pytest.mark.parametrize("trouble", ["fails", "stalls"])
+def test_parent_takes_over_a_worker_that_fails_or_stalls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trouble: str
+) -> None:
+    import os
+    import time
+
+    repos = _corpus(tmp_path)
+    serial = _summary(Linter(jobs=1), repos)
+    parent = os.getpid()
+    real = Linter._lint_one
+
+    def in_worker_only(self: Linter, file: Path, data: bytes) -> object:
+        if os.getpid() != parent:
+            if trouble == "fails":
+                raise RuntimeError("a bug in a worker")
+            time.sleep(60)  # a worker that gets no CPU
+        return real(self, file, data)
+
+    monkeypatch.setattr(Linter, "_lint_one", in_worker_only)
+    start = time.monotonic()
+    assert _summary(Linter(jobs=2), repos) == serial
+    assert time.monotonic() - start < 30  # the stalled worker was not waited for

@@ -94,6 +94,8 @@ class BuildonceStep:
 def is_buildonce_action(uses: str) -> bool:
     """``<owner>/buildonce@ref``: the published action (a local ``./`` copy is recognised
     by the loader from its action.yml)."""
+    if "buildonce" not in uses.lower():
+        return False  # nearly every step: skip the regex
     return _BUILDONCE_ACTION.match(uses.split("@", 1)[0].strip()) is not None
 
 
