@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from buildonce.workflow.yamltree import YamlSyntaxError, parse_yaml
+from buildonce.workflow.yamltree import Node, YamlSyntaxError, parse_yaml
 
 TEXT = """\
 on: push
@@ -107,3 +107,32 @@ def test_tree_matches_pyyaml_data(data: dict[str, object]) -> None:
         line = text.splitlines()[node.line - 1]
         if node.is_scalar and node.style is None:
             assert line[node.col - 1 :].startswith(node.text)
+
+
+_expr_scalars = _scalars | st.sampled_from(["${{ a.b }}", "x-${{ c }}", "${{ d", "e }}"])
+_expr_values = st.recursive(
+    _expr_scalars,
+    lambda inner: (
+        st.lists(inner, min_size=1, max_size=3)
+        | st.dictionaries(_keys | st.just("${{ k }}"), inner, min_size=1, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@given(st.dictionaries(_keys | st.just("${{ k }}"), _expr_values, min_size=1, max_size=4))
+def test_expression_scalars_are_the_values_holding_an_expression(
+    data: dict[str, object],
+) -> None:
+    """What ``parse_yaml`` collects while parsing is exactly what a second walk would find:
+    every scalar value (never a key) containing ``${{``, in document order."""
+    import yaml
+
+    text = yaml.safe_dump(data, default_flow_style=False)
+    collected: list[Node] = []
+    root = parse_yaml(text, collected)
+    assert root is not None
+    walked = [n for n in root.scalars() if "${{" in n.text]
+    assert sorted(map(id, collected)) == sorted(map(id, walked))
+    positions = [(n.line, n.col) for n in collected]
+    assert positions == sorted(positions)
