@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -255,13 +256,14 @@ def test_client_warnings_take_the_cli_warning_path_and_annotate_in_actions(
 ) -> None:
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     runner_env.inject("*", 503, times=1000)
-    code = main(["restore", "--store", "gha", "--key", "k", str(tmp_path / "app")])
+    code = main(["restore", "--store", "gha", "--key", "k", "--json", str(tmp_path / "app")])
     captured = capsys.readouterr()
     assert code == 0
     assert "buildonce: warning: " in captured.err
     assert "treating it as a cache miss" in captured.err
-    assert "::warning title=buildonce::" in captured.out
+    assert "::warning title=buildonce::" in captured.err
     assert "Traceback" not in captured.err
+    assert json.loads(captured.out)["restored"] is False  # stdout stays pure JSON
 
 
 def test_prepare_treats_an_unreachable_store_as_a_miss(

@@ -134,9 +134,10 @@ def _warn_one(message: str) -> None:
     text = " ".join(str(message).split())
     print(f"buildonce: warning: {text}", file=sys.stderr, flush=True)
     if os.environ.get("GITHUB_ACTIONS") == "true":
-        # Workflow-command escaping: %, CR and LF would otherwise end or corrupt the command.
+        # The runner reads workflow commands from stderr too; stdout stays clean for --json.
+        # Escaping: %, CR and LF would otherwise end or corrupt the command.
         escaped = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-        print(f"::warning title=buildonce::{escaped}", flush=True)
+        print(f"::warning title=buildonce::{escaped}", file=sys.stderr, flush=True)
 
 
 def _warn(messages: Any) -> None:
