@@ -38,3 +38,25 @@ def test_prune_aborts_multipart_uploads_of_dead_savers(s3_url: str) -> None:
     assert cache.prune(store, clock=lambda: later).orphans_removed == 1
     listed = store.client.list_multipart_uploads(Bucket=store.bucket, Prefix=key)
     assert not listed.get("Uploads")
+
+
+def test_read_ahead_digest_covers_the_whole_body_or_refuses(s3_url: str) -> None:
+    """The restore takes the body's sha256 from the read-ahead thread; never a partial one."""
+    import hashlib
+    import os
+
+    from buildonce.store import open_store
+    from buildonce.store.s3 import S3Store
+
+    store = open_store(s3_url)
+    assert isinstance(store, S3Store)
+    data = os.urandom(3 * (1 << 20) + 17)
+    store._put("blobs/probe", data)
+    with store.open_blob("blobs/probe") as body:
+        assert body.read(1000) == data[:1000]
+        with pytest.raises(RuntimeError, match="end"):
+            body.delivered_sha256()
+        rest = body.read()
+        assert body.read(10) == b""
+        assert body.delivered_sha256() == hashlib.sha256(data).hexdigest()
+    assert data[1000:] == rest

@@ -138,17 +138,30 @@ class _HashingWriter:
 
 
 class HashingReader:
-    """Counts and hashes every byte read through it."""
+    """Counts and hashes every byte read through it.
+
+    A source that already hashes what it delivers (``source.delivered_sha256``, e.g. S3's
+    read-ahead thread) is not hashed twice: :meth:`hexdigest` then asks the source, which
+    keeps the hash off the thread that decompresses and writes.
+    """
 
     def __init__(self, raw: BinaryIO, progress: Progress) -> None:
         self.raw = raw
         self.digest = hashlib.sha256()
         self.size = 0
         self.progress = progress
+        self._source_digest = getattr(raw, "delivered_sha256", None)
+
+    def hexdigest(self) -> str:
+        """sha256 of every byte read so far (call after :meth:`drain` for the whole source)."""
+        if self._source_digest is not None:
+            return str(self._source_digest())
+        return self.digest.hexdigest()
 
     def read(self, n: int = -1) -> bytes:
         data = self.raw.read(n)
-        self.digest.update(data)
+        if self._source_digest is None:
+            self.digest.update(data)
         self.size += len(data)
         self.progress(len(data))
         return data
@@ -461,7 +474,7 @@ def unpack(
         raise
     except (EOFError, ValueError, _zstd_error()) as exc:
         raise _corrupt(f"the archive is unreadable ({type(exc).__name__}: {exc})") from exc
-    return Unpacked(hashing.digest.hexdigest(), hashing.size)
+    return Unpacked(hashing.hexdigest(), hashing.size)
 
 
 @dataclass(frozen=True, slots=True)

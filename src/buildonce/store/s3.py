@@ -15,6 +15,7 @@ goes multipart under a unique name first, so no condition is needed there.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import queue
 import threading
@@ -290,13 +291,31 @@ class _Body:
         self.buffer = b""
         self.done = False
         self.stopping = threading.Event()
+        # The read-ahead thread hashes what it fetches, so the consumer's thread only
+        # decompresses and writes (archive.HashingReader asks delivered_sha256()).
+        self._digest = hashlib.sha256()
+        self._delivered = 0
+        self._received = 0
         self.thread = threading.Thread(target=self._fill, name="buildonce-s3-read", daemon=True)
         self.thread.start()
+
+    def delivered_sha256(self) -> str:
+        """sha256 of the body, valid once :meth:`read` has returned its end (``b""``).
+
+        Raises if called earlier: a digest of part of the body must never pass for the whole.
+        """
+        if not self.done or self.buffer or self._delivered != self._received:
+            raise RuntimeError("the body has not been read to its end")
+        return self._digest.hexdigest()
 
     def _fill(self) -> None:
         try:
             while not self.stopping.is_set():
                 chunk: bytes = self.body.read(CHUNK)
+                # Hashed before it is queued: when the consumer sees the end, every chunk
+                # it was given is in the digest.
+                self._digest.update(chunk)
+                self._received += len(chunk)
                 self._put(chunk)
                 if not chunk:
                     return
@@ -331,6 +350,7 @@ class _Body:
             data, self.buffer = data[:want], data[want:]
         else:
             self.buffer = b""
+        self._delivered += len(data)
         return data
 
     def __enter__(self) -> _Body:
