@@ -400,3 +400,38 @@ def test_cli_without_runtime_token_is_a_one_line_usage_error(
     assert err.startswith("buildonce: error: ")
     assert "ACTIONS_RUNTIME_TOKEN" in err
     assert "JavaScript" in err
+
+
+def test_an_expired_download_url_is_refreshed_once(
+    ws_store: GhaStore, server: CacheServer, workspace: Path, warnings_seen: list[str]
+) -> None:
+    app = _write(workspace / "app", os.urandom(20_000))
+    expected = app.read_bytes()
+    assert c.save(ws_store, [app], key="k-exp", scope=MAIN).created
+    app.unlink()
+    server.expire_next = 1  # the URL the lookup hands out is already stale
+    got = c.restore(ws_store, [app], key="k-exp", scope=MAIN)
+    assert got.cache_hit, got.warnings
+    assert got.verified
+    assert app.read_bytes() == expected
+    assert server.calls("GetCacheEntryDownloadURL") == 2
+    assert any("fresh download URL" in w for w in warnings_seen)
+
+
+def test_a_download_that_keeps_failing_is_a_miss_but_not_hidden(
+    ws_store: GhaStore, server: CacheServer, workspace: Path
+) -> None:
+    app = _write(workspace / "app", os.urandom(20_000))
+    expected = app.read_bytes()
+    assert c.save(ws_store, [app], key="k-net", scope=MAIN).created
+    server.inject("blob-get", 0, times=1000)  # every ranged GET loses its connection
+    got = c.restore(ws_store, [app], key="k-net", scope=MAIN)
+    assert not got.restored
+    assert any("could not download" in w for w in got.warnings)
+    assert app.read_bytes() == expected
+    assert sorted(p.name for p in workspace.iterdir()) == ["app"]
+    server.faults.clear()
+    # A network failure is not corruption: the entry stays usable in this job.
+    app.unlink()
+    assert c.restore(ws_store, [app], key="k-net", scope=MAIN).cache_hit
+    assert app.read_bytes() == expected
