@@ -14,6 +14,14 @@ binary never sits on disk twice.
 Restoring is stricter than ``tar -P``: a member may only land inside one of the paths the
 caller asked for, so a poisoned entry cannot write ``~/.bashrc`` through a cached
 ``.cache/app`` path.
+
+buildonce's manifest (the gha store's integrity data) rides in the same archive: one pax
+*global* header after the last member, holding a single ``comment`` record
+(:data:`MANIFEST_PREFIX` + JSON).  POSIX.1-2008 tells readers to ignore ``comment``; GNU
+tar extracts such an archive with status 0 and no message, and actions/cache restores it
+(``tests/gha/test_actions_cache_oracle.py``).  It goes last because its digests are
+computed over the bytes as they are written, in the same pass.  :func:`unpack` and
+:func:`verify` are the reading side.
 """
 
 from __future__ import annotations
