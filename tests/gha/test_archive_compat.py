@@ -158,3 +158,46 @@ def test_paths_outside_the_workspace_use_dotdot_names_like_tar_dash_p(
     shutil.rmtree(home / "go")
     assert gha.restore("gomod-k", ["~/go"]) is not None
     assert (home / "go" / "mod.txt").read_text() == "module cache"
+
+
+def test_store_archive_with_manifest_extracts_silently_with_gnu_tar(
+    gnu_tar: str, server: CacheServer, workspace: Path, tmp_path: Path
+) -> None:
+    """The gha store's archive (manifest in a trailing pax global ``comment``) is plain tar."""
+    from buildonce.store import cache as c
+    from buildonce.store.gha import GhaStore
+    from buildonce.store.gha_service import GhaConfig
+
+    _populate(workspace)
+    expected = _tree(workspace / ".cache")
+    store = GhaStore(GhaConfig(server.base_url + "/", server.token), workspace=workspace)
+    try:
+        scope = c.Scope("refs/heads/main", ("refs/heads/main",))
+        saved = c.save(
+            store, [workspace / ".cache/ksail"], key="k-m", scope=scope, path_lines=[".cache/ksail"]
+        )
+    finally:
+        store.close()
+    assert saved.created
+    archive = tmp_path / "cache.tzst"
+    archive.write_bytes(server.blob_bytes("k-m"))
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    proc = subprocess.run(
+        [gnu_tar, "-xf", str(archive), "-P", "-C", str(fresh), "--use-compress-program", "unzstd"],
+        capture_output=True,
+        text=True,
+    )
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
+    assert _tree(fresh / ".cache") == expected  # the manifest creates no file
+    listing = subprocess.run(
+        [gnu_tar, "-tf", str(archive), "--use-compress-program", "unzstd"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert listing.stderr == ""
+    assert all(line.startswith(".cache/ksail") for line in listing.stdout.splitlines())
+    # ...and the manifest is in the raw tar stream, where buildonce reads it back.
+    verbose = subprocess.run(["unzstd", "-c", str(archive)], capture_output=True, check=True).stdout
+    assert b"comment=buildonce-manifest-v1 {" in verbose
