@@ -241,3 +241,34 @@ def test_json_report_names_the_missing_needs(
     report = json.loads(capsys.readouterr().out)
     hints = {f["rule"]: f["hint"] for f in report["findings"]}
     assert hints["artifact-requires-builder"] == "add needs: [build-artifact] to 'system-test'"
+
+
+@pytest.mark.parametrize(
+    ("store", "expected"),
+    [
+        # GitHub's cache versions an entry by its path lines: another path never matches.
+        ("", {("cache-key-consistency", "system-test")}),
+        ("gha", {("cache-key-consistency", "system-test")}),
+        # Object and directory stores look up by key alone, so the path may differ.
+        ("s3://bucket/ci", set()),
+    ],
+)
+def test_consumer_restoring_to_another_path(
+    tmp_path: Path, store: str, expected: set[tuple[str, str | None]]
+) -> None:
+    text = MATRIX.read_text(encoding="utf-8")
+    parts = text.split("          path: bin/app\n")
+    assert len(parts) == 3
+    extra = f"          store: {store}\n" if store else ""
+    path = tmp_path / "ci.yml"
+    path.write_text(
+        parts[0]
+        + "          path: bin/app\n"
+        + extra
+        + parts[1]
+        + "          path: out/app\n"
+        + extra
+        + parts[2],
+        encoding="utf-8",
+    )
+    assert _rules(path) == expected
