@@ -64,36 +64,38 @@ MANIFEST_VERSION: Final = 1
 _GO_SOURCES: Final = get_args(GoVersionSource)
 
 
-def validate_key(key: str) -> str:
+def validate_key(key: str, *, where: str = "key", fix: str = "--name and --template") -> str:
     """Return ``key`` if GitHub's cache accepts it, else raise :class:`CacheKeyError`.
 
-    The toolkit rejects keys over 512 characters and keys with commas (v1 sent keys
+    The one implementation of the key rules: the store, the gha backend and ``key`` all call
+    it.  The toolkit rejects keys over 512 characters and keys with commas (v1 sent keys
     comma-joined); buildonce also rejects unprintable characters, which no shell, log or
-    YAML file round-trips reliably.
+    YAML file round-trips reliably.  ``where`` names the offending argument and ``fix`` the
+    input the user should change.
     """
     if not key:
-        raise CacheKeyError("cache key is empty", where="key", hint="check --name and --template")
+        raise CacheKeyError("cache key is empty", where=where, hint=f"check {fix}")
     if len(key) > MAX_KEY_LENGTH:
         raise CacheKeyError(
             f"cache key is {len(key)} characters; GitHub's cache refuses keys over "
             f"{MAX_KEY_LENGTH}",
-            where="key",
-            hint="shorten --name or --template",
+            where=where,
+            hint=f"shorten {fix}",
         )
     comma = key.find(",")
     if comma >= 0:
         raise CacheKeyError(
             f"cache key contains a comma at position {comma}, which GitHub's cache refuses",
-            where="key",
-            hint="remove commas from --name and --template",
+            where=where,
+            hint=f"remove commas from {fix}",
         )
     for index, char in enumerate(key):
         if not char.isprintable():
             raise CacheKeyError(
                 f"cache key contains the unprintable character U+{ord(char):04X} at "
                 f"position {index}",
-                where="key",
-                hint="use printable characters only in --name and --template",
+                where=where,
+                hint=f"use printable characters only in {fix}",
             )
     return key
 

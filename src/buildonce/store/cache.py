@@ -23,6 +23,7 @@ from buildonce.errors import (
     InvalidTransitionError,
     StoreError,
 )
+from buildonce.keys.cache_key import validate_key
 from buildonce.store import archive
 from buildonce.store.base import (
     EntryRecord,
@@ -43,7 +44,6 @@ DEFAULT_MAX_UNUSED = timedelta(days=7)
 LARGE_ENTRY_SHARE = 0.10
 #: Blobs without a record older than this are leftovers of killed savers.
 ORPHAN_AGE = timedelta(hours=1)
-MAX_KEY_LENGTH = 512
 MAX_KEYS = 10
 
 #: Events from which non-collaborators can trigger a run on the default branch's code
@@ -62,19 +62,7 @@ def _silent(_label: str, _total: int | None) -> Progress:
 # -- keys -------------------------------------------------------------------------------------
 def check_key(key: str, *, what: str = "key") -> str:
     """GitHub's client-side key rules (cache-semantics.md §2), as a one-line error."""
-    if not key:
-        raise CacheKeyError(f"the {what} is empty", hint="pass a non-empty --key")
-    if len(key) > MAX_KEY_LENGTH:
-        raise CacheKeyError(
-            f"the {what} is {len(key)} characters; at most {MAX_KEY_LENGTH} are allowed",
-            where=key[:40] + "...",
-        )
-    if "," in key:
-        raise CacheKeyError(f"the {what} contains a comma", where=key, hint="use '-' instead")
-    bad = next((c for c in key if not c.isprintable()), None)
-    if bad is not None:
-        raise CacheKeyError(f"the {what} contains the unprintable character {bad!r}", where=key)
-    return key
+    return validate_key(key, where=what, fix=f"the {what}")
 
 
 # -- scopes -----------------------------------------------------------------------------------

@@ -34,7 +34,8 @@ from typing import Any, ClassVar
 from urllib.parse import quote, urljoin, urlsplit
 from xml.sax.saxutils import escape
 
-from buildonce.errors import CacheKeyError, ConfigError, StoreError
+from buildonce.errors import ConfigError, StoreError
+from buildonce.keys.cache_key import validate_key
 
 SERVICE = "github.actions.results.api.v1.CacheService"
 
@@ -46,8 +47,7 @@ COMPRESSION_GZIP = "gzip"
 #: Salt appended to every version by the toolkit (``versionSalt``).
 VERSION_SALT = "1.0"
 
-#: Client-side key rules of toolkit ``cache.ts`` (§2); the service would reject these anyway.
-MAX_KEY_LENGTH = 512
+#: actions/cache sends at most this many keys (primary + restore keys); toolkit ``cache.ts`` §2.
 MAX_KEYS = 10
 
 #: Azure REST API version sent with blob requests (any version supporting block blobs works).
@@ -79,21 +79,7 @@ class SignedUrlError(StoreError):
 
 def validate_cache_key(key: str, *, where: str = "key") -> str:
     """Apply actions/cache's client-side key rules so a bad key fails before any upload."""
-    if not key:
-        raise CacheKeyError("the cache key is empty", where=where, hint="pass a non-empty key")
-    if len(key) > MAX_KEY_LENGTH:
-        raise CacheKeyError(
-            f"the cache key is {len(key)} characters; the Actions cache allows {MAX_KEY_LENGTH}",
-            where=where,
-            hint="hash long components instead of embedding them",
-        )
-    if "," in key:
-        raise CacheKeyError(
-            f"the cache key {key!r} contains a comma, which the Actions cache rejects",
-            where=where,
-            hint="use '-' or '_' as a separator",
-        )
-    return key
+    return validate_key(key, where=where, fix=f"the {where}")
 
 
 def cache_version(
