@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from buildonce.cli import main
 from buildonce.errors import InputError
+from buildonce.model import REPOSITORY_QUOTA_BYTES
 from buildonce.telemetry._replay import RecordedRoutes, ReplayServer, SyntheticGitHub
 from buildonce.telemetry.dag import DagJob, critical_path, needs_from_workflow
 from buildonce.telemetry.db import connect
@@ -213,7 +214,8 @@ def test_cache_quota_and_dead_weight(ksail_db: str, ksail: SyntheticGitHub) -> N
     raw = ksail.caches()
     assert quota.listed_bytes == sum(e["size_in_bytes"] for e in raw)
     assert quota.dead_bytes == sum(e["size_in_bytes"] for e in raw if "/pull/" in e["ref"])
-    assert quota.limit_bytes == 10 * 1024**3  # storage-limit answered 403 -> GitHub's default
+    # storage-limit answered 403 -> GitHub's default
+    assert quota.limit_bytes == REPOSITORY_QUOTA_BYTES
     linked = [e for e in quota.entries if e.jobs]
     assert linked  # the builder that saved the newest entries is named
     assert all(any(BUILDER in j for j in e.jobs) for e in linked)

@@ -24,6 +24,7 @@ from buildonce.errors import (
     StoreError,
 )
 from buildonce.keys.cache_key import validate_key
+from buildonce.model import REPOSITORY_QUOTA_BYTES
 from buildonce.store import archive
 from buildonce.store.base import (
     EntryRecord,
@@ -37,7 +38,7 @@ from buildonce.store.base import (
 )
 
 #: GitHub's repository cache quota (decimal, as GitHub states it).
-DEFAULT_QUOTA_BYTES = 10 * 1000**3
+DEFAULT_QUOTA_BYTES = REPOSITORY_QUOTA_BYTES
 #: Entries not used for this long are evicted (GitHub's default retention).
 DEFAULT_MAX_UNUSED = timedelta(days=7)
 #: One entry above this share of the quota gets a warning (spec: "comfortably under").

@@ -271,47 +271,72 @@ def gantt_png(timeline: Timeline, output: Path) -> None:
 
 
 def trends_png(db: Database, repo: str, output: Path, *, top: int = 8) -> None:
-    """Median duration per job and day, for the ``top`` jobs by total time."""
+    """Median duration per job and day, for the ``top`` jobs by total time.
+
+    When the runs cover fewer than three days a per-day median is one dot per job and shows
+    no trend, so each run becomes its own point instead (labelled by run number).
+    """
     plt = _pyplot()
     from datetime import UTC, datetime
 
-    per_day: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    walls: dict[str, list[float]] = defaultdict(list)
+    runs = [r for r in load_runs(db, repo) if r.started_at is not None]
+    days_seen = {datetime.fromtimestamp(r.started_at or 0, UTC).date() for r in runs}
+    per_run = len(days_seen) < 3
+
+    def bucket(run: Any) -> tuple[float, str]:
+        started = float(run.started_at)
+        if per_run:
+            label = f"#{run.run_number}" if run.run_number is not None else str(run.run_id)
+            return started, label
+        day = datetime.fromtimestamp(started, UTC).strftime("%Y-%m-%d")
+        return datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC).timestamp(), day
+
+    series_by_job: dict[str, dict[tuple[float, str], list[float]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    walls: dict[tuple[float, str], list[float]] = defaultdict(list)
     totals: dict[str, float] = defaultdict(float)
-    for run in load_runs(db, repo):
-        if run.started_at is None:
-            continue
-        day = datetime.fromtimestamp(run.started_at, UTC).strftime("%Y-%m-%d")
+    for run in runs:
+        point = bucket(run)
         if (wall := run.wall_s) is not None:
-            walls[day].append(wall)
+            walls[point].append(wall)
         for job in run.jobs:
             if job.duration_s is None or job.ci_status == "skipped":
                 continue
-            per_day[job.base_name][day].append(job.duration_s)
+            series_by_job[job.base_name][point].append(job.duration_s)
             totals[job.base_name] += job.duration_s
     if not walls:
         raise InputError("no completed runs to plot", where=repo, hint="ingest runs first")
     names = sorted(totals, key=lambda n: -totals[n])[:top]
+    points = sorted(walls)
+    labels = [label for _, label in points]
+    index = {point: i for i, point in enumerate(points)}
     fig, ax = plt.subplots(figsize=(12, 6))
     try:
-        days = sorted(walls)
         ax.plot(
-            days,
-            [(median(walls[d]) or 0) / 60 for d in days],
+            range(len(points)),
+            [(median(walls[p]) or 0) / 60 for p in points],
             color="black",
             linewidth=2.5,
             label="run wall clock",
         )
         for name in names:
-            series = per_day[name]
-            xs = [d for d in days if d in series]
-            ax.plot(xs, [(median(series[d]) or 0) / 60 for d in xs], marker=".", label=_plain(name))
+            series = series_by_job[name]
+            xs = [p for p in points if p in series]
+            ax.plot(
+                [index[p] for p in xs],
+                [(median(series[p]) or 0) / 60 for p in xs],
+                marker=".",
+                label=_plain(name),
+            )
         ax.set_ylabel("median minutes")
-        ax.set_title(f"{repo}: duration trends per job (median per day)")
+        unit = "run" if per_run else "day"
+        ax.set_title(f"{repo}: duration trends per job (median per {unit})")
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
         ax.grid(alpha=0.3)
-        step = max(1, len(days) // 12)
-        ax.set_xticks(days[::step])
+        step = max(1, len(points) // 12)
+        ax.set_xticks(range(0, len(points), step))
+        ax.set_xticklabels(labels[::step])
         ax.tick_params(axis="x", rotation=30, labelsize=8)
         fig.tight_layout()
         fig.savefig(output, dpi=110, bbox_inches="tight")
@@ -335,20 +360,20 @@ def cache_png(db: Database, repo: str, output: Path, *, top: int = 25) -> None:
         height_ratios=[1, max(2, len(entries) // 3)],
     )
     try:
-        gib = 1024**3
+        gib = 1000**3  # GitHub states the quota in (decimal) GB
         live = (quota.listed_bytes - quota.dead_bytes) / gib
         dead = quota.dead_bytes / gib
-        bar_ax.barh([0], [live], color="#0969da", label=f"live {live:.2f} GiB")
-        bar_ax.barh([0], [dead], left=[live], color="#cf222e", label=f"dead weight {dead:.2f} GiB")
+        bar_ax.barh([0], [live], color="#0969da", label=f"live {live:.2f} GB")
+        bar_ax.barh([0], [dead], left=[live], color="#cf222e", label=f"dead weight {dead:.2f} GB")
         bar_ax.axvline(
             quota.limit_bytes / gib,
             color="black",
             linestyle="--",
-            label=f"quota {quota.limit_bytes / gib:.0f} GiB ({quota.limit_source})",
+            label=f"quota {quota.limit_bytes / gib:.0f} GB ({quota.limit_source})",
         )
         bar_ax.set_xlim(0, max(quota.limit_bytes / gib, live + dead) * 1.05)
         bar_ax.set_yticks([])
-        bar_ax.set_xlabel("GiB")
+        bar_ax.set_xlabel("GB")
         bar_ax.legend(fontsize=8, loc="lower right")
         bar_ax.set_title(f"{repo}: cache usage at {format_time(quota.snapshot_at)}")
         labels = [_plain(f"{e.key[:60]}  [{e.ref.removeprefix('refs/')}]") for e in entries]

@@ -674,7 +674,9 @@ def cache_quota(db: Database, repo: str) -> CacheQuota | None:
         families[key_family(entry.key)].append(entry.size_bytes)
     return CacheQuota(
         snapshot_at=snapshot_at,
-        limit_bytes=int(float(limit_gb or 10) * 1024**3),
+        # GitHub states the quota in GB; decimal GB is the conservative reading (it warns
+        # earlier) and the one the store and the model use, so all three agree.
+        limit_bytes=int(float(limit_gb or 10) * 1000**3),
         limit_source=source or "default",
         listed_bytes=int(listed or 0),
         active_bytes=None if active is None else int(active),
