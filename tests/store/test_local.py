@@ -10,10 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from buildonce.errors import ConfigError
+from buildonce.errors import ConfigError, InputError, IntegrityError
+from buildonce.store import archive, default_local_dir, open_store, resolve_store_url
 from buildonce.store import cache as c
-from buildonce.store import default_local_dir, open_store, resolve_store_url
-from buildonce.store.archive import VERIFY_CHUNK
+from buildonce.store.archive import CHUNK_DIGEST_FIELDS, VERIFY_CHUNK
 from buildonce.store.local import LocalStore
 
 from .contract import StoreContract
@@ -87,8 +87,10 @@ def test_multi_chunk_tree_round_trips_through_the_parallel_path(tmp_path: Path, 
     store = open_store(str(tmp_path / "store"))
     saved = c.save(store, [tree], key="k-chunks", scope=MAIN)
     assert saved.record is not None
-    digests = saved.record.meta["chunkSha256"]
-    assert len(digests) == 64 * -(-saved.record.size // VERIFY_CHUNK) >= 64 * 4
+    chunks = archive.chunk_digests_of(saved.record.meta)
+    assert chunks is not None
+    assert chunks.size == VERIFY_CHUNK
+    assert len(chunks.digests) == -(-saved.record.size // VERIFY_CHUNK) >= 4
     dest = tmp_path / "restored"
     got = c.restore(store, [dest], key="k-chunks", scope=MAIN)
     assert got.cache_hit
@@ -127,7 +129,7 @@ def test_any_flipped_bit_in_any_chunk_is_a_miss(
     [
         pytest.param({"chunkSize": "banana"}, id="bad-chunk-size"),
         pytest.param({"chunkSize": "0"}, id="zero-chunk-size"),
-        pytest.param({"chunkSha256": "ab" * 32}, id="too-few-digests"),
+        pytest.param({"<digests>": "ab" * 32}, id="too-few-digests"),
     ],
 )
 def test_a_record_with_broken_chunk_digests_is_a_miss(tmp_path: Path, meta: dict[str, str]) -> None:
@@ -137,9 +139,178 @@ def test_a_record_with_broken_chunk_digests_is_a_miss(tmp_path: Path, meta: dict
     src.write_bytes(os.urandom(VERIFY_CHUNK + 1))
     saved = c.save(store, [src], key="k", scope=MAIN)
     assert saved.record is not None
+    # Whichever digest field the store recorded (sha256 or BLAKE3) is the one to break.
+    field = next(f for f in CHUNK_DIGEST_FIELDS.values() if f in saved.record.meta)
+    meta = {field if k == "<digests>" else k: v for k, v in meta.items()}
     broken = replace(saved.record, meta={**saved.record.meta, **meta})
     store._put(store.entry_name(MAIN.current, "k"), broken.encode())
     got = c.restore(store, [tmp_path / "dest"], key="k", scope=MAIN)
     assert not got.restored
     assert any("quarantined" in w for w in got.warnings)
     assert not (tmp_path / "dest").exists()
+
+
+# -- chunk digest algorithms: BLAKE3 when installed, sha256 as the fallback ---------------------
+ALGORITHMS = [
+    pytest.param("sha256", id="sha256"),
+    pytest.param(
+        "blake3",
+        id="blake3",
+        marks=pytest.mark.skipif(
+            not archive.chunk_algorithm_available("blake3"), reason="blake3 is not installed"
+        ),
+    ),
+]
+
+
+def _pack(src: Path, out: Path, algorithm: str) -> archive.Packed:
+    with open(out, "wb") as fh:
+        return archive.pack(
+            [src], fh, compression="none", progress=lambda _n: None, chunk_algorithm=algorithm
+        )
+
+
+def _unpack(tar: Path, dest: Path, packed: archive.Packed) -> None:
+    chunks = archive.chunk_digests_of(packed.chunk_meta())
+    assert chunks is not None
+    assert chunks.algorithm == packed.chunk_algorithm
+    fd = os.open(tar, os.O_RDONLY)
+    try:
+        archive.unpack_chunked(
+            fd,
+            dest,
+            count=1,
+            size=packed.size,
+            chunk=chunks.size,
+            digests=chunks.digests,
+            progress=lambda _n: None,
+            algorithm=chunks.algorithm,
+        )
+    finally:
+        os.close(fd)
+
+
+def test_blake3_chunk_digests_are_blake3() -> None:
+    pytest.importorskip("blake3")
+    # The official BLAKE3 test vector for empty input: a real BLAKE3, not a renamed sha256.
+    empty = "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
+    assert archive._chunk_hasher("blake3")(b"").hexdigest() == empty
+    assert archive.preferred_chunk_algorithm() == "blake3"
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_pack_records_the_whole_sha256_and_chunk_digests_of_its_algorithm(
+    tmp_path: Path, algorithm: str
+) -> None:
+    import hashlib
+
+    src = tmp_path / "app"
+    src.write_bytes(os.urandom(2 * VERIFY_CHUNK + 99))
+    tar = tmp_path / "a.tar"
+    packed = _pack(src, tar, algorithm)
+    data = tar.read_bytes()
+    # Users see the whole-archive and the binary's sha256 whatever the chunk algorithm.
+    assert packed.sha256 == hashlib.sha256(data).hexdigest()
+    assert packed.file_sha256 == hashlib.sha256(src.read_bytes()).hexdigest()
+    new = archive._chunk_hasher(algorithm)
+    expected = [
+        new(data[i : i + VERIFY_CHUNK]).hexdigest() for i in range(0, len(data), VERIFY_CHUNK)
+    ]
+    assert list(packed.chunk_digests) == expected
+    meta = packed.chunk_meta()
+    assert set(meta) == {"chunkSize", CHUNK_DIGEST_FIELDS[algorithm]}
+    assert packed.chunk_sha256 == (packed.chunk_digests if algorithm == "sha256" else ())
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    _unpack(tar, dest, packed)
+    assert (dest / "0").read_bytes() == src.read_bytes()
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@given(data=st.data())
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_any_flipped_bit_fails_the_chunked_restore_of_either_algorithm(
+    tmp_path_factory: pytest.TempPathFactory, algorithm: str, data: st.DataObject
+) -> None:
+    work = tmp_path_factory.mktemp("flip")
+    src = work / "app"
+    src.write_bytes(os.urandom(VERIFY_CHUNK + 3 * archive.VERIFY_SLICE + 777))
+    tar = work / "a.tar"
+    packed = _pack(src, tar, algorithm)
+    raw = bytearray(tar.read_bytes())
+    offset = data.draw(st.integers(0, len(raw) - 1), label="offset")
+    raw[offset] ^= 1 << data.draw(st.integers(0, 7), label="bit")
+    tar.write_bytes(bytes(raw))
+    dest = work / "dest"
+    dest.mkdir()
+    with pytest.raises(IntegrityError):
+        _unpack(tar, dest, packed)
+
+
+def test_records_prefer_blake3_and_old_records_keep_sha256() -> None:
+    pytest.importorskip("blake3")
+    both = {"chunkSize": "8", "chunkSha256": "a" * 128, "chunkBlake3": "b" * 64}
+    got = archive.chunk_digests_of(both)
+    assert got == archive.ChunkDigests("blake3", 8, ("b" * 64,))
+    old = {"chunkSize": "8", "chunkSha256": "a" * 128}
+    assert archive.chunk_digests_of(old) == archive.ChunkDigests("sha256", 8, ("a" * 64,) * 2)
+    assert archive.chunk_digests_of({"chunkSize": "x", "chunkSha256": "a" * 64}) == (
+        archive.ChunkDigests("sha256", 0, ("a" * 64,))
+    )
+    assert archive.chunk_digests_of({}) is None
+
+
+@pytest.fixture
+def no_blake3(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This process behaves as if the blake3 wheel were not installed."""
+    monkeypatch.setattr(archive, "_blake3_constructor", lambda: None)
+
+
+@pytest.mark.usefixtures("no_blake3")
+def test_without_blake3_saves_use_sha256_chunks_and_blake3_records_fall_back() -> None:
+    assert archive.preferred_chunk_algorithm() == "sha256"
+    assert not archive.chunk_algorithm_available("blake3")
+    # A BLAKE3-only record: no chunk check this process can run, so the caller verifies the
+    # whole archive's sha256 instead of treating a good entry as corrupt.
+    assert archive.chunk_digests_of({"chunkSize": "8", "chunkBlake3": "b" * 64}) is None
+    with pytest.raises(InputError, match="blake3"):
+        archive._chunk_hasher("blake3")
+
+
+@pytest.mark.parametrize("flip", [False, True], ids=["intact", "bit-flipped"])
+def test_a_blake3_record_restores_without_blake3_through_the_whole_sha256(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flip: bool
+) -> None:
+    pytest.importorskip("blake3")
+    store = open_store(str(tmp_path / "store"))
+    assert isinstance(store, LocalStore)
+    src = tmp_path / "app"
+    src.write_bytes(os.urandom(VERIFY_CHUNK + 5000))
+    saved = c.save(store, [src], key="k", scope=MAIN)
+    assert saved.record is not None
+    # The record a blake3-equipped saver writes: BLAKE3 chunk digests only.
+    blob = tmp_path / "store" / saved.record.blob
+    meta = {k: v for k, v in saved.record.meta.items() if k not in CHUNK_DIGEST_FIELDS.values()}
+    new = archive._chunk_hasher("blake3")
+    data = blob.read_bytes()
+    meta["chunkSize"] = str(VERIFY_CHUNK)
+    meta["chunkBlake3"] = "".join(
+        new(data[i : i + VERIFY_CHUNK]).hexdigest() for i in range(0, len(data), VERIFY_CHUNK)
+    )
+    store._put(store.entry_name(MAIN.current, "k"), replace(saved.record, meta=meta).encode())
+    if flip:
+        raw = bytearray(data)
+        raw[len(raw) // 2] ^= 0x10
+        blob.write_bytes(bytes(raw))
+    monkeypatch.setattr(archive, "_blake3_constructor", lambda: None)
+    dest = tmp_path / "dest"
+    got = c.restore(store, [dest], key="k", scope=MAIN)
+    if flip:
+        assert not got.restored
+        assert any("quarantined" in w for w in got.warnings)
+        assert not dest.exists()
+    else:
+        assert got.cache_hit, got.warnings
+        assert dest.read_bytes() == src.read_bytes()

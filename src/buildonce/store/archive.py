@@ -22,6 +22,7 @@ import bisect
 import contextlib
 import errno
 import hashlib
+import importlib
 import json
 import os
 import shutil
@@ -29,7 +30,7 @@ import stat
 import tarfile
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -79,6 +80,81 @@ class TreeDigest:
         return self.first_file_sha256 if self.files == 1 else None
 
 
+#: Restore verifies uncompressed archives in chunks of this size, on all cores at once.
+VERIFY_CHUNK = 8 << 20
+
+#: Restore reads, hashes and writes a chunk in slices of this size (they stay in L2 cache).
+VERIFY_SLICE = 1 << 20
+
+#: Chunk digest algorithms and the record ``meta`` field that carries each one's digests
+#: (hex, concatenated).  ``chunkSha256`` is what entries saved before BLAKE3 carry.
+CHUNK_DIGEST_FIELDS: Mapping[str, str] = {"blake3": "chunkBlake3", "sha256": "chunkSha256"}
+
+
+def _blake3_constructor() -> Callable[..., Any] | None:
+    # Imported lazily and optional: without the wheel, chunks fall back to sha256.  By name,
+    # so that type checking does not depend on whether the wheel is installed.
+    try:
+        module = importlib.import_module("blake3")
+    except ImportError:
+        return None
+    constructor: Callable[..., Any] = module.blake3
+    return constructor
+
+
+def chunk_algorithm_available(algorithm: str) -> bool:
+    if algorithm == "sha256":
+        return True
+    return algorithm == "blake3" and _blake3_constructor() is not None
+
+
+def preferred_chunk_algorithm() -> str:
+    """BLAKE3 when importable: ~3.4x sha256's speed per core here (SHA-NI against AVX-512),
+    which moves a verified local restore from hash-bound to copy-bound."""
+    return "blake3" if chunk_algorithm_available("blake3") else "sha256"
+
+
+def _chunk_hasher(algorithm: str) -> Callable[..., Any]:
+    if algorithm == "sha256":
+        return hashlib.sha256
+    constructor = _blake3_constructor() if algorithm == "blake3" else None
+    if constructor is None:
+        raise InputError(
+            f"chunk digest algorithm {algorithm!r} is not available",
+            hint="install the 'blake3' package, or save with sha256 chunk digests",
+        )
+    return constructor
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkDigests:
+    """How a record lets a restore verify its archive chunk by chunk."""
+
+    algorithm: str
+    #: As recorded; :func:`unpack_chunked` refuses a size that is not positive.
+    size: int
+    digests: tuple[str, ...]
+
+
+def chunk_digests_of(meta: Mapping[str, str]) -> ChunkDigests | None:
+    """The chunk digests a record carries that this process can check, best first.
+
+    ``None`` when there are none usable (an entry saved without them, or with BLAKE3 digests
+    where ``blake3`` is not installed): the caller then checks the whole-archive sha256.
+    """
+    for algorithm, field in CHUNK_DIGEST_FIELDS.items():
+        text = meta.get(field, "")
+        if text and chunk_algorithm_available(algorithm):
+            try:
+                size = int(meta.get("chunkSize", ""))
+            except ValueError:
+                size = 0  # unpack_chunked reports it as a corrupt record
+            return ChunkDigests(
+                algorithm, size, tuple(text[i : i + 64] for i in range(0, len(text), 64))
+            )
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Packed:
     sha256: str
@@ -86,28 +162,40 @@ class Packed:
     content_size: int
     #: sha256 of the content when exactly one regular file was saved (the binary's digest).
     file_sha256: str | None
-    #: sha256 of each :data:`VERIFY_CHUNK`-byte slice of the archive (uncompressed only).
-    chunk_sha256: tuple[str, ...] = ()
+    #: Digest of each :data:`VERIFY_CHUNK`-byte slice of the archive (uncompressed only).
+    chunk_digests: tuple[str, ...] = ()
+    chunk_algorithm: str = "sha256"
 
+    @property
+    def chunk_sha256(self) -> tuple[str, ...]:
+        """The chunk digests when they are sha256 (what records before BLAKE3 carried)."""
+        return self.chunk_digests if self.chunk_algorithm == "sha256" else ()
 
-#: Restore verifies uncompressed archives in chunks of this size, on all cores at once.
-VERIFY_CHUNK = 8 << 20
+    def chunk_meta(self) -> dict[str, str]:
+        """The record ``meta`` fields that let a restore verify this archive by chunks."""
+        if not self.chunk_digests:
+            return {}
+        return {
+            "chunkSize": str(VERIFY_CHUNK),
+            CHUNK_DIGEST_FIELDS[self.chunk_algorithm]: "".join(self.chunk_digests),
+        }
 
 
 class _HashingWriter:
-    """sha256 of everything written and, optionally, of every ``chunk``-byte slice.
+    """sha256 of everything written and, optionally, a digest of every ``chunk``-byte slice.
 
-    The whole digest is what users see (and what names the blob); the chunk digests let a
-    restore verify disjoint ranges in parallel (see :func:`unpack_chunked`).
+    The whole sha256 is what users see (and what names the blob); the chunk digests (BLAKE3
+    or sha256) let a restore verify disjoint ranges in parallel (see :func:`unpack_chunked`).
     """
 
-    def __init__(self, raw: BinaryIO, chunk: int = 0) -> None:
+    def __init__(self, raw: BinaryIO, chunk: int = 0, algorithm: str = "sha256") -> None:
         self.raw = raw
         self.digest = hashlib.sha256()
         self.size = 0
         self.chunk = chunk
         self.chunk_digests: list[str] = []
-        self._current = hashlib.sha256()
+        self._new = _chunk_hasher(algorithm)
+        self._current = self._new()
         self._filled = 0
 
     def write(self, data: Any) -> int:
@@ -124,13 +212,13 @@ class _HashingWriter:
                 rest = rest[take:]
                 if self._filled == self.chunk:
                     self.chunk_digests.append(self._current.hexdigest())
-                    self._current, self._filled = hashlib.sha256(), 0
+                    self._current, self._filled = self._new(), 0
         return view.nbytes
 
     def finish_chunks(self) -> tuple[str, ...]:
         if self.chunk and self._filled:
             self.chunk_digests.append(self._current.hexdigest())
-            self._current, self._filled = hashlib.sha256(), 0
+            self._current, self._filled = self._new(), 0
         return tuple(self.chunk_digests)
 
     def flush(self) -> None:
@@ -189,11 +277,22 @@ def _tarinfo(name: str, st: os.stat_result, kind: bytes, size: int = 0) -> tarfi
     return info
 
 
-def pack(paths: Sequence[Path], out: BinaryIO, *, compression: str, progress: Progress) -> Packed:
-    """Write ``paths`` as one archive to ``out``; returns the digest of the bytes written."""
+def pack(
+    paths: Sequence[Path],
+    out: BinaryIO,
+    *,
+    compression: str,
+    progress: Progress,
+    chunk_algorithm: str = "sha256",
+) -> Packed:
+    """Write ``paths`` as one archive to ``out``; returns the digest of the bytes written.
+
+    Uncompressed archives also get a ``chunk_algorithm`` digest of every
+    :data:`VERIFY_CHUNK`-byte slice (see :func:`preferred_chunk_algorithm`).
+    """
     # Chunk digests cost a second hash pass at save time; they buy a restore that verifies
     # on every core (local stores keep archives uncompressed and restore by range).
-    hashing = _HashingWriter(out, VERIFY_CHUNK if compression == "none" else 0)
+    hashing = _HashingWriter(out, VERIFY_CHUNK if compression == "none" else 0, chunk_algorithm)
     content_size = 0
     file_digest: hashlib._Hash | None = None
     single_file = len(paths) == 1 and paths[0].is_file()
@@ -273,6 +372,7 @@ def pack(paths: Sequence[Path], out: BinaryIO, *, compression: str, progress: Pr
         content_size,
         file_digest.hexdigest() if file_digest is not None else None,
         hashing.finish_chunks(),
+        chunk_algorithm if hashing.chunk else "sha256",
     )
 
 
@@ -627,18 +727,20 @@ def unpack_chunked(
     chunk: int,
     digests: Sequence[str],
     progress: Progress,
+    algorithm: str = "sha256",
 ) -> None:
     """Extract an uncompressed archive into ``dest``, verifying every byte on every core.
 
     1. The headers are parsed (``pread``, data skipped) and the files created empty.
-    2. Worker threads take disjoint chunks: read, sha256 (hashlib releases the GIL), compare
-       with the chunk digest recorded at save time, compare the header bytes step 1 used,
-       then ``pwrite`` the chunk's file data into place.
+    2. Worker threads take disjoint chunks: read, hash with ``algorithm`` (hashlib and
+       blake3 both release the GIL), compare with the chunk digest recorded at save time,
+       compare the header bytes step 1 used, then ``pwrite`` the chunk's file data into place.
     3. Only when every chunk matched are modes and times set; the caller then renames.
 
     Raises :class:`IntegrityError` on any mismatch, a size that differs from the record,
     or a missing chunk digest; nothing outside ``dest`` is touched in any case.
     """
+    new_hasher = _chunk_hasher(algorithm)
     actual = os.fstat(fd).st_size
     if actual != size:
         raise _corrupt(f"the stored archive is {actual} bytes, the record says {size}")
@@ -659,11 +761,8 @@ def unpack_chunked(
         failed = threading.Event()
         lock = threading.Lock()
 
-        def check_and_copy(index: int, view: memoryview) -> None:
-            start = index * chunk
+        def check_and_copy(start: int, view: memoryview) -> None:
             end = start + len(view)
-            if hashlib.sha256(view).hexdigest() != digests[index]:
-                raise _corrupt(f"bytes {start}..{end} do not match their recorded sha256")
             i = max(bisect.bisect_right(seen_starts, start) - 1, 0)
             while i < len(seen) and seen[i][0] < end:
                 pos, data = seen[i]
@@ -680,23 +779,36 @@ def unpack_chunked(
                 j += 1
 
         def worker(first: int, step: int) -> None:
-            buffer = bytearray(min(chunk, size))
+            # Slices of a chunk go read -> hash -> write while they are still in the CPU
+            # cache.  Their bytes reach only the scratch directory before the chunk's digest
+            # is compared; a mismatch fails the restore and the scratch is removed unseen.
+            buffer = bytearray(min(VERIFY_SLICE, chunk, size))
             whole = memoryview(buffer)
             try:
                 for index in range(first, chunks, step):
                     if failed.is_set():
                         return
-                    offset = index * chunk
-                    view = whole[: min(chunk, size - offset)]
-                    got = 0
-                    while got < len(view):
-                        n = _pread_into(fd, view[got:], offset + got)
-                        if n == 0:
-                            raise _corrupt("the archive ends early")
-                        got += n
-                    check_and_copy(index, view)
+                    start = index * chunk
+                    end = min(start + chunk, size)
+                    hasher = new_hasher()
+                    offset = start
+                    while offset < end:
+                        view = whole[: min(len(whole), end - offset)]
+                        got = 0
+                        while got < len(view):
+                            n = _pread_into(fd, view[got:], offset + got)
+                            if n == 0:
+                                raise _corrupt("the archive ends early")
+                            got += n
+                        hasher.update(view)
+                        check_and_copy(offset, view)
+                        offset += len(view)
+                    if hasher.hexdigest() != digests[index]:
+                        raise _corrupt(
+                            f"bytes {start}..{end} do not match their recorded {algorithm}"
+                        )
                     with lock:
-                        progress(len(view))
+                        progress(end - start)
             except BaseException as exc:
                 errors.append(exc)
                 failed.set()
