@@ -272,6 +272,9 @@ def _xml_error(code: str, message: str) -> bytes:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body are separate writes: with Nagle on, every small reply would wait
+    # for the client's delayed ACK (~40 ms), a stall GitHub's and Azure's servers don't add.
+    disable_nagle_algorithm = True
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:

@@ -512,7 +512,7 @@ def unpack(
             where="cache archive",
         ) from exc
     return Unpacked(
-        hashing.digest.hexdigest(),
+        hashing.hexdigest(),
         hashing.size,
         tree.hexdigest(),
         tree.content_size,
