@@ -284,16 +284,18 @@ def save(
         archive_path = scratch / "entry.tar"
         with open(archive_path, "wb") as out:
             packed = archive.pack(
-                paths, out, compression=store.compression, progress=progress("save", total)
+                paths,
+                out,
+                compression=store.compression,
+                progress=progress("save", total),
+                chunk_algorithm=archive.preferred_chunk_algorithm(),
             )
         created_at = clock()
         record_meta = dict(meta or {})
         record_meta["event"] = event
         if packed.file_sha256:
             record_meta["fileSha256"] = packed.file_sha256
-        if packed.chunk_sha256:
-            record_meta["chunkSize"] = str(archive.VERIFY_CHUNK)
-            record_meta["chunkSha256"] = "".join(packed.chunk_sha256)
+        record_meta.update(packed.chunk_meta())
         record = EntryRecord(
             key=key,
             scope=scope.current,
@@ -404,13 +406,6 @@ def restore(
     return RestoreOutcome(key, record, hit, tuple(warnings))
 
 
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        return 0  # unpack_chunked reports it as a corrupt record
-
-
 def _fetch_verified(
     store: Store, record: EntryRecord, dests: Sequence[Path], progress: ProgressFactory
 ) -> EntryRecord:
@@ -431,11 +426,11 @@ def _fetch_verified(
             for index, dest in enumerate(dests):
                 archive.place(scratch / str(index), dest)
             return completed
-        chunk_digests = record.meta.get("chunkSha256", "")
+        chunks = archive.chunk_digests_of(record.meta)
         if (
             callable(opener)
             and record.compression == "none"
-            and chunk_digests
+            and chunks is not None
             and archive.parallel_restore_supported()
         ):
             # Local fast path: verify chunk by chunk on every core while copying, instead
@@ -446,9 +441,10 @@ def _fetch_verified(
                     scratch,
                     count=len(dests),
                     size=record.size,
-                    chunk=_int(record.meta.get("chunkSize", "")),
-                    digests=[chunk_digests[i : i + 64] for i in range(0, len(chunk_digests), 64)],
+                    chunk=chunks.size,
+                    digests=chunks.digests,
                     progress=tick,
+                    algorithm=chunks.algorithm,
                 )
             for index, dest in enumerate(dests):
                 archive.place(scratch / str(index), dest)
