@@ -127,7 +127,9 @@ def job(
     temp = tmp_path / "runner-temp"
     (temp / "buildonce-venv" / "bin").mkdir(parents=True)
     # The install step is skipped when the venv exists: point it at the buildonce under test.
-    exe = shutil.which("buildonce")
+    # The console script of the interpreter running the tests, even when its venv is not on PATH.
+    beside = Path(sys.executable).with_name("buildonce")
+    exe = str(beside) if beside.exists() else shutil.which("buildonce")
     assert exe is not None
     (temp / "buildonce-venv" / "bin" / "buildonce").symlink_to(exe)
     summary = tmp_path / "summary.md"
