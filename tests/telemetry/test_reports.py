@@ -386,6 +386,22 @@ def test_github_summary_unset_warns(ksail_db: str, capsys: pytest.CaptureFixture
     assert "GITHUB_STEP_SUMMARY is not set" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", [["report"], ["plot", "cache", "-o", "x.png"]])
+def test_reading_a_missing_database_creates_nothing(
+    command: list[str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    missing = tmp_path / "nowhere" / "t.db"
+    assert main([*command, "--db", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert f"{missing}: no telemetry database here" in err
+    assert not missing.parent.exists()
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -409,7 +425,9 @@ def test_report_bad_input(
 
 
 def test_report_on_empty_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["report", "--db", str(tmp_path / "empty.db")]) == 2
+    empty = tmp_path / "empty.db"
+    connect(str(empty)).close()  # migrated, but nothing ingested
+    assert main(["report", "--db", str(empty)]) == 2
     err = capsys.readouterr().err
     assert "has no runs" in err
     assert "buildonce ingest github" in err

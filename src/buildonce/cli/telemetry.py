@@ -319,7 +319,7 @@ def _report(args: argparse.Namespace) -> int:
         pass_rate_tolerance=args.pass_rate_tolerance,
         builder=args.builder,
     )
-    with connect(args.db) as db:
+    with connect(args.db, create=False) as db:
         report = build_report(
             db,
             repo=args.repo,
@@ -383,7 +383,7 @@ def _plot(args: argparse.Namespace) -> int:
         )
     if not output.parent.is_dir():
         raise InputError("the folder does not exist", where=str(output.parent))
-    with connect(args.db) as db:
+    with connect(args.db, create=False) as db:
         repo = resolve_repo(db, args.repo)
         if args.picture == "gantt":
             timeline = plot.load_timeline(db, repo, args.run_id, args.attempt)

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from buildonce.errors import ConfigError, StoreError
+from buildonce.errors import ConfigError, InputError, StoreError
 
 #: Environment variable that overrides the default database location.
 DB_ENV = "BUILDONCE_TELEMETRY_DB"
@@ -237,17 +237,26 @@ class Database:
         return [str(r[0]) for r in rows if r[0] != "ok"]
 
 
-def connect(location: str | None = None, *, env: Mapping[str, str] | None = None) -> Database:
+def connect(
+    location: str | None = None, *, env: Mapping[str, str] | None = None, create: bool = True
+) -> Database:
     """Open (creating and migrating) the database at ``location``.
 
     ``location`` is a file path, ``sqlite:///path``, or ``postgresql://...``; ``None`` means
-    :func:`default_location`.
+    :func:`default_location`.  With ``create=False`` a missing SQLite file is an error
+    instead of a new empty database: read-only commands must not leave files behind.
     """
     target = location or default_location(env)
     if target.startswith(("postgresql://", "postgres://")):
         db = _connect_postgresql(target)
     else:
         path = target.removeprefix("sqlite://") if target.startswith("sqlite://") else target
+        if not create and path != ":memory:" and not Path(path).exists():
+            raise InputError(
+                "no telemetry database here",
+                where=path,
+                hint="run `buildonce ingest github --repo OWNER/NAME` first, or pass --db",
+            )
         db = _connect_sqlite(path)
     try:
         db.migrate()
