@@ -793,6 +793,21 @@ def evaluate(
     return list(result) if isinstance(result, _StarList) else result
 
 
+def children(e: Expr) -> tuple[Expr, ...]:
+    """The direct sub-expressions of ``e``, left to right."""
+    if isinstance(e, Call):
+        return e.args
+    if isinstance(e, Property | Star):
+        return (e.target,)
+    if isinstance(e, Index):
+        return (e.target, e.index)
+    if isinstance(e, Not):
+        return (e.operand,)
+    if isinstance(e, Binary):
+        return (e.left, e.right)
+    return ()
+
+
 def calls(expr: Expr) -> list[Call]:
     """Every function call in ``expr`` (depth first)."""
     found: list[Call] = []
@@ -800,18 +815,8 @@ def calls(expr: Expr) -> list[Call]:
     def visit(e: Expr) -> None:
         if isinstance(e, Call):
             found.append(e)
-            for a in e.args:
-                visit(a)
-        elif isinstance(e, Property | Star):
-            visit(e.target)
-        elif isinstance(e, Index):
-            visit(e.target)
-            visit(e.index)
-        elif isinstance(e, Not):
-            visit(e.operand)
-        elif isinstance(e, Binary):
-            visit(e.left)
-            visit(e.right)
+        for child in children(e):
+            visit(child)
 
     visit(expr)
     return found
@@ -845,19 +850,8 @@ def references(expr: Expr) -> list[str]:
             if isinstance(e, Index):
                 visit(e.index)
             return
-        if isinstance(e, Call):
-            for a in e.args:
-                visit(a)
-        elif isinstance(e, Property | Star):
-            visit(e.target)
-        elif isinstance(e, Index):
-            visit(e.target)
-            visit(e.index)
-        elif isinstance(e, Not):
-            visit(e.operand)
-        elif isinstance(e, Binary):
-            visit(e.left)
-            visit(e.right)
+        for child in children(e):
+            visit(child)
 
     visit(expr)
     return found
