@@ -268,6 +268,13 @@ def _ingest_github(args: argparse.Namespace) -> int:
         workflow_files=args.workflow_files,
         patterns=patterns,
     )
+    if not (os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")):
+        # Unauthenticated requests get 60 an hour; a real ingest needs far more.
+        print(
+            "buildonce: warning: GITHUB_TOKEN is not set: anonymous requests are limited to "
+            "60 an hour and cannot read private repositories or the cache API",
+            file=sys.stderr,
+        )
     progress = _progress()
     with (
         connect(args.db) as db,
