@@ -62,7 +62,8 @@ def test_miss_builds_and_saves_then_hit_restores_without_building(
     assert first["cacheHit"] is False
     assert first["built"] is True
     assert first["saved"] is True
-    assert first["state"] == "Updated"
+    # The builder job seeds the entry (spec transition 1, domain rule 1).
+    assert first["state"] == "Seeded"
     assert first["smoke"]["output"] == "hello dev"
     binary = example_project / "bin" / "hello"
     built_bytes = binary.read_bytes()
@@ -104,10 +105,36 @@ def test_miss_builds_and_saves_then_hit_restores_without_building(
     assert main(["cache", "show", KEY, "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert [(h["from"], h["to"]) for h in shown["history"]] == [
-        ("Missing", "Updated"),
-        ("Updated", "Restored"),
+        ("Missing", "Seeded"),
+        ("Seeded", "Restored"),
     ]
     assert shown["consumers"] == ["system-test"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "state"),
+    [
+        # A consumer that builds after a miss re-saves the entry: Missing -> Updated.
+        (["--job", "system-test"], "Updated"),
+        (["--job", "build-artifact"], "Seeded"),
+        (["--job", "compile", "--builder-job", "compile"], "Seeded"),
+        (["--job", "build-artifact", "--role", "consumer"], "Updated"),
+        (["--job", "system-test", "--role", "builder"], "Seeded"),
+    ],
+)
+def test_who_builds_decides_seeded_or_updated(
+    example_project: Path,
+    go_ready: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+    extra: list[str],
+    state: str,
+) -> None:
+    argv = ["prepare", "--root", str(example_project), "--binary", "bin/hello", "--key", KEY]
+    assert main([*argv, "--build", BUILD, *extra, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["state"] == state
+    assert main(["cache", "show", KEY, "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert [(h["from"], h["to"]) for h in shown["history"]] == [("Missing", state)]
 
 
 def test_failing_build_is_one_line_and_exit_1(

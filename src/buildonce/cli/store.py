@@ -265,6 +265,7 @@ def _prepare(args: argparse.Namespace) -> int:
             allow_untrusted=args.allow_untrusted,
             progress=progress_factory(),
             path_line=args.binary,
+            seed=args.role == "builder" or (args.role == "auto" and _job(args) == args.builder_job),
         )
     finally:
         store.close()
@@ -636,6 +637,20 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--allow-untrusted", action="store_true", help="save even from untrusted triggers"
+    )
+    p.add_argument(
+        "--role",
+        choices=("auto", "builder", "consumer"),
+        default="auto",
+        help="builder: a build on a miss seeds the cache (Missing -> Seeded); consumer: it "
+        "re-saves after a miss (-> Updated). auto: builder when the job is --builder-job "
+        "(default auto)",
+    )
+    p.add_argument(
+        "--builder-job",
+        default="build-artifact",
+        metavar="ID",
+        help="the job that seeds the cache, for --role auto (default build-artifact)",
     )
     _common(p)
     p.set_defaults(handler=_prepare)

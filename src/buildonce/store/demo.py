@@ -243,6 +243,7 @@ def run_demo(
             job=name,
             cwd=src,
             env=job_env(),
+            seed=name == "build-artifact",
         )
         once.append(JobTime(name, time.perf_counter() - start, outcome.built, outcome.cache_hit))
         how = "cache hit, restored" if outcome.cache_hit else "miss, built and saved"

@@ -167,11 +167,14 @@ def prepare(
     clock: Clock = now_utc,
     progress: ProgressFactory = _silent,
     path_line: str | None = None,
+    seed: bool = False,
 ) -> PrepareOutcome:
     """Restore or build ``binary``, then smoke-test it (see the module docstring).
 
     ``path_line`` is the binary's path as the user wrote it (default ``str(binary)``): the
     GitHub cache hashes it into the entry's version, as actions/cache does with ``path``.
+    ``seed`` says this job is the builder: its build on a miss *seeds* the entry (Missing ->
+    Seeded).  A consumer's build on a miss is a re-save (-> Updated), as domain rule 1 puts it.
     """
     check_needs_result(needs_result)
     workdir = cwd or Path.cwd()
@@ -219,7 +222,7 @@ def prepare(
                 hint="make --build write to --binary",
             )
         digest = ""
-        state = "Updated"
+        state = "Seeded" if seed else "Updated"
         if not scope.trusted and not allow_untrusted:
             warnings.append(
                 f"not saving: the trigger {scope.event_name!r} is untrusted (--allow-untrusted)"
@@ -232,7 +235,7 @@ def prepare(
                     key=key,
                     scope=scope,
                     kind="binary",
-                    event="rebuild",
+                    event="seed" if seed else "rebuild",
                     job=job,
                     allow_untrusted=allow_untrusted,
                     clock=clock,
