@@ -11,6 +11,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests here hash files, start servers and run real processes on a shared two-core
+# machine: wall-clock deadlines and "too slow" health checks would make them flaky, not
+# stricter.  Tests that need other settings still pass their own @settings.
+settings.register_profile("buildonce", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("buildonce")
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
