@@ -33,6 +33,7 @@ from buildonce.keys.toolchain import (
     resolve_go_version,
     runner_os,
 )
+from buildonce.model._validate import MAX_KEY_LENGTH, key_syntax_problem
 
 __all__ = [
     "DEFAULT_INPUTS",
@@ -55,8 +56,6 @@ __all__ = [
 DEFAULT_TEMPLATE: Final = "{os}-{name}-bin-{go}-{hash}"
 DEFAULT_INPUTS: Final[tuple[str, ...]] = ("go.mod", "go.sum", "**/*.go")
 GOMOD_TEMPLATE: Final = "{os}-go-{go}-{gosum_hash}"
-#: actions/toolkit cache.ts refuses longer keys ("Key Validation Error").
-MAX_KEY_LENGTH: Final = 512
 #: Placeholders a template may use.
 TEMPLATE_FIELDS: Final[tuple[str, ...]] = ("os", "name", "go", "hash", "gosum_hash", "module")
 MANIFEST_FORMAT: Final = "buildonce-key-manifest"
@@ -67,36 +66,13 @@ _GO_SOURCES: Final = get_args(GoVersionSource)
 def validate_key(key: str, *, where: str = "key", fix: str = "--name and --template") -> str:
     """Return ``key`` if GitHub's cache accepts it, else raise :class:`CacheKeyError`.
 
-    The one implementation of the key rules: the store, the gha backend and ``key`` all call
-    it.  The toolkit rejects keys over 512 characters and keys with commas (v1 sent keys
-    comma-joined); buildonce also rejects unprintable characters, which no shell, log or
-    YAML file round-trips reliably.  ``where`` names the offending argument and ``fix`` the
-    input the user should change.
+    The rules live in :func:`buildonce.model._validate.key_syntax_problem`; the store, the
+    gha backend and ``key`` all come through here.  ``where`` names the offending argument
+    and ``fix`` the input the user should change.
     """
-    if not key:
-        raise CacheKeyError("cache key is empty", where=where, hint=f"check {fix}")
-    if len(key) > MAX_KEY_LENGTH:
-        raise CacheKeyError(
-            f"cache key is {len(key)} characters; GitHub's cache refuses keys over "
-            f"{MAX_KEY_LENGTH}",
-            where=where,
-            hint=f"shorten {fix}",
-        )
-    comma = key.find(",")
-    if comma >= 0:
-        raise CacheKeyError(
-            f"cache key contains a comma at position {comma}, which GitHub's cache refuses",
-            where=where,
-            hint=f"remove commas from {fix}",
-        )
-    for index, char in enumerate(key):
-        if not char.isprintable():
-            raise CacheKeyError(
-                f"cache key contains the unprintable character U+{ord(char):04X} at "
-                f"position {index}",
-                where=where,
-                hint=f"use printable characters only in {fix}",
-            )
+    problem = key_syntax_problem(key)
+    if problem is not None:
+        raise CacheKeyError(problem.message, where=where, hint=f"{problem.fix} {fix}")
     return key
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -29,7 +30,53 @@ _GO_IN_KEY = re.compile(
     r"(?=$|[-_/:+=@ ])"
 )
 
+#: actions/toolkit cache.ts refuses longer keys ("Key Validation Error").
 MAX_KEY_LENGTH = 512
+
+
+@dataclass(frozen=True, slots=True)
+class KeyProblem:
+    """Why GitHub's cache would refuse a key: the rule id, a message, and the fix as a verb
+    phrase (``"shorten"``) to which callers append what the user should change."""
+
+    rule: str
+    message: str
+    fix: str
+
+
+def key_syntax_problem(key: str) -> KeyProblem | None:
+    """The one statement of the client-side key rules (cache-semantics.md §2).
+
+    The toolkit rejects keys over 512 characters and keys with commas (v1 sent keys
+    comma-joined); buildonce also rejects unprintable characters, which no shell, log or
+    YAML file round-trips reliably.  The model raises these as ValidationError and the
+    commands as CacheKeyError.
+    """
+    if not key:
+        return KeyProblem("key-required", "cache key is empty", "check")
+    if len(key) > MAX_KEY_LENGTH:
+        return KeyProblem(
+            "key-length",
+            f"cache key is {len(key)} characters; GitHub's cache refuses keys over "
+            f"{MAX_KEY_LENGTH}",
+            "shorten",
+        )
+    comma = key.find(",")
+    if comma >= 0:
+        return KeyProblem(
+            "key-no-commas",
+            f"cache key contains a comma at position {comma}, which GitHub's cache refuses",
+            "remove commas from",
+        )
+    for index, char in enumerate(key):
+        if not char.isprintable():
+            return KeyProblem(
+                "key-printable",
+                f"cache key contains the unprintable character U+{ord(char):04X} at "
+                f"position {index}",
+                "use printable characters only in",
+            )
+    return None
 
 
 def fail(
@@ -39,33 +86,13 @@ def fail(
 
 
 def check_key_syntax(entity: str, key: Any) -> str:
-    """The constraints GitHub's cache client enforces on every key (cache-semantics.md §2)."""
-    if not isinstance(key, str) or not key:
+    """The constraints GitHub's cache client enforces on every key, as ValidationError."""
+    if not isinstance(key, str):
         raise fail(entity, "key", "key-required", "key must be a non-empty string")
-    if len(key) > MAX_KEY_LENGTH:
+    problem = key_syntax_problem(key)
+    if problem is not None:
         raise fail(
-            entity,
-            "key",
-            "key-length",
-            f"key is {len(key)} characters; GitHub's cache allows at most {MAX_KEY_LENGTH}",
-            hint="shorten the name or template",
-        )
-    if "," in key:
-        raise fail(
-            entity,
-            "key",
-            "key-no-commas",
-            "key contains a comma, which GitHub's cache rejects",
-            hint="use '-' instead of ','",
-        )
-    bad = next((c for c in key if not c.isprintable()), None)
-    if bad is not None:
-        raise fail(
-            entity,
-            "key",
-            "key-printable",
-            f"key contains the unprintable character {bad!r}",
-            hint="keys may contain printable characters only",
+            entity, "key", problem.rule, problem.message, hint=f"{problem.fix} the name or template"
         )
     return key
 
