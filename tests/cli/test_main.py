@@ -42,3 +42,10 @@ def test_python_dash_m_entry_point() -> None:
     )
     assert proc.returncode == 0
     assert proc.stdout.strip() == f"buildonce {__version__}"
+
+
+def test_cli_quota_default_is_the_model_quota() -> None:
+    from buildonce.cli.store import DEFAULT_QUOTA_BYTES
+    from buildonce.model import REPOSITORY_QUOTA_BYTES
+
+    assert DEFAULT_QUOTA_BYTES == REPOSITORY_QUOTA_BYTES

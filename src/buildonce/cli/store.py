@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import IO, Any
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?\s*$", re.IGNORECASE)
+#: buildonce.model.REPOSITORY_QUOTA_BYTES, written out so building the parser imports no
+#: library code (tests/cli checks that it stays equal).
+DEFAULT_QUOTA_BYTES = 10 * 1000**3
 _UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4}
 
 
@@ -570,7 +573,7 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="save even from pull_request_target/issue_comment runs",
     )
-    p.add_argument("--quota", type=parse_size, default=10 * 1000**3, help=quota_help)
+    p.add_argument("--quota", type=parse_size, default=DEFAULT_QUOTA_BYTES, help=quota_help)
     p.add_argument("paths", nargs="+", metavar="PATH", help="files or directories to save")
     _common(p)
     p.set_defaults(handler=_save)
@@ -674,12 +677,12 @@ def register(subparsers: Any) -> None:
     p.set_defaults(handler=_show)
 
     p = cache_sub.add_parser("stats", help="usage against the quota")
-    p.add_argument("--quota", type=parse_size, default=10 * 1000**3, help=quota_help)
+    p.add_argument("--quota", type=parse_size, default=DEFAULT_QUOTA_BYTES, help=quota_help)
     _common(p, scope=False)
     p.set_defaults(handler=_stats)
 
     p = cache_sub.add_parser("prune", help="evict Invalid, unused and least-recently-used entries")
-    p.add_argument("--quota", type=parse_size, default=10 * 1000**3, help=quota_help)
+    p.add_argument("--quota", type=parse_size, default=DEFAULT_QUOTA_BYTES, help=quota_help)
     p.add_argument(
         "--max-unused-days",
         type=float,
