@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the library is imported inside handlers, so --help stays fast
+    from buildonce.workflow.analysis import Analysis
     from buildonce.workflow.model import Workflow
 
 LINT_FORMATS = ("text", "json", "sarif", "github")
@@ -191,19 +192,23 @@ def _load_workflow(arg: str | None) -> Workflow:
     return loaded
 
 
-def run_graph(args: argparse.Namespace) -> int:
+def _analysed(arg: str | None) -> tuple[Workflow, Analysis]:
+    """The workflow ``arg`` names, analysed with the config found beside it."""
     from buildonce.config import load_config
     from buildonce.workflow.analysis import Settings, analyse
+
+    workflow = _load_workflow(arg)
+    config = load_config(None, start=Path(workflow.path).parent)
+    settings = Settings(
+        config.builder_jobs, config.reporting_jobs, config.binary_paths, config.smoke_command
+    )
+    return workflow, analyse(workflow, settings)
+
+
+def run_graph(args: argparse.Namespace) -> int:
     from buildonce.workflow.graph import to_dot, to_mermaid
 
-    workflow = _load_workflow(args.workflow)
-    config = load_config(None, start=Path(workflow.path).parent)
-    analysis = analyse(
-        workflow,
-        Settings(
-            config.builder_jobs, config.reporting_jobs, config.binary_paths, config.smoke_command
-        ),
-    )
+    workflow, analysis = _analysed(args.workflow)
     render = to_dot if args.format == "dot" else to_mermaid
     sys.stdout.write(render(workflow, analysis))
     return 0
@@ -211,18 +216,9 @@ def run_graph(args: argparse.Namespace) -> int:
 
 def run_simulate(args: argparse.Namespace) -> int:
     from buildonce.cli._output import print_json
-    from buildonce.config import load_config
-    from buildonce.workflow.analysis import Settings, analyse
     from buildonce.workflow.simulate import simulate
 
-    workflow = _load_workflow(args.workflow)
-    config = load_config(None, start=Path(workflow.path).parent)
-    analysis = analyse(
-        workflow,
-        Settings(
-            config.builder_jobs, config.reporting_jobs, config.binary_paths, config.smoke_command
-        ),
-    )
+    workflow, analysis = _analysed(args.workflow)
     result = simulate(
         workflow, fail=args.fail, cancel=args.cancel, event=args.event, analysis=analysis
     )
